@@ -1,0 +1,280 @@
+"""The command line. Exceptions become messages and exit codes here and only here.
+
+Exit codes: 0 every selected dataset compliant; 1 a breach or a failed check; 2 usage or
+configuration error (nothing checked, nothing written); 3 the agent itself failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from agent import __version__
+from agent.config import Config, find_config_path, load_config
+from agent.errors import AgentError, ConfigError
+
+EXIT_OK, EXIT_BREACH, EXIT_USAGE, EXIT_AGENT = 0, 1, 2, 3
+log = logging.getLogger("backup-agent")
+
+VERIFY_EPILOG = """\b
+Examples:
+  backup-agent verify                         # every dataset, every copy
+  backup-agent verify --dataset finance-records --json
+  backup-agent --config /etc/backup-agent/targets.yaml verify --target hdd
+\b
+Exit codes: 0 all compliant, 1 breach or failed check, 2 usage/config error, 3 agent failure.
+"""
+
+
+class UsageError(click.UsageError):
+    exit_code = EXIT_USAGE
+
+
+def _load(ctx: click.Context) -> Config:
+    path = find_config_path(ctx.obj["config"])
+    return load_config(path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--config", "config", metavar="FILE", envvar=None,
+              help="targets.yaml (default: $BACKUP_AGENT_CONFIG, /etc/backup-agent/targets.yaml, ./targets.yaml).")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.version_option(__version__, prog_name="backup-agent")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
+    """backup-agent: proves every copy of every dataset is fresh within its RPO and intact,
+    checks the 3-2-1 rule on the copies that verified, and writes QEF-19-05 records and metrics.
+
+    \b
+    Start with:  backup-agent demo            (a sandbox with sample data, real restic)
+    Then:        backup-agent config check && backup-agent verify
+    """
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+    ctx.obj["verbose"] = verbose > 0
+
+
+def _select(config: Config, datasets: tuple[str, ...], targets: tuple[str, ...]):
+    from agent.run import select_datasets
+
+    unknown = [d for d in datasets if d not in config.datasets]
+    if unknown:
+        raise UsageError(f"unknown dataset(s): {', '.join(unknown)}; defined: {', '.join(config.datasets)}")
+    unknown = [t for t in targets if t not in config.targets]
+    if unknown:
+        raise UsageError(f"unknown target(s): {', '.join(unknown)}; defined: {', '.join(config.targets)}")
+    return select_datasets(config, datasets, targets)
+
+
+@cli.command(epilog=VERIFY_EPILOG)
+@click.option("--dataset", "datasets", multiple=True, metavar="NAME", help="Only this dataset (repeatable).")
+@click.option("--target", "targets", multiple=True, metavar="NAME", help="Only copies on this target (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of the table.")
+@click.option("--no-records", is_flag=True, help="Do not append QEF-19-05 records (a dry look).")
+@click.pass_context
+def verify(ctx: click.Context, datasets: tuple[str, ...], targets: tuple[str, ...], as_json: bool,
+           no_records: bool) -> None:
+    """Verify copies, evaluate 3-2-1, write records and metrics."""
+    from agent import metrics, output
+    from agent.records import RecordStore, rows_for_run
+    from agent.run import run_verification
+
+    config = _load(ctx)
+    selected = _select(config, datasets, targets)
+    interactive = sys.stderr.isatty() and not as_json
+    progress = (lambda line: click.echo(f"  … {line}", err=True)) if interactive else None
+    run = run_verification(config, selected, target_filter=targets, progress=progress)
+    if not no_records:
+        with RecordStore(config.agent.records_db) as store:
+            first, last = store.append(rows_for_run(run))
+        log.info("records %d-%d written to %s", first, last, config.agent.records_db)
+    if run.state is not None:
+        run.state.save()
+    if not datasets and not targets:
+        try:
+            metrics.write_textfile(run, config.agent.metrics_file)
+        except OSError as error:
+            # A metrics failure warns; it never changes a verification result.
+            click.echo(f"warning: metrics not written to {config.agent.metrics_file}: {error}", err=True)
+    elif interactive:
+        click.echo("note: metrics file not rewritten for a filtered run", err=True)
+    if as_json:
+        click.echo(json.dumps(output.run_document(run), ensure_ascii=False, indent=2))
+    else:
+        click.echo(output.run_table(run, colour=sys.stdout.isatty(), verbose=ctx.obj.get("verbose", False)))
+    ctx.exit(EXIT_OK if run.compliant else EXIT_BREACH)
+
+
+@cli.command()
+@click.option("--dataset", "datasets", multiple=True, metavar="NAME", help="Only this dataset (repeatable).")
+@click.option("--target", "targets", multiple=True, metavar="NAME", help="Only copies on this target (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def inventory(ctx: click.Context, datasets: tuple[str, ...], targets: tuple[str, ...], as_json: bool) -> None:
+    """List every copy of every dataset: where, what medium, reachable or why not, last backup,
+    size, snapshots. Fast: no checksums, no restic check. Writes no records."""
+    from agent.inventory import build_inventory
+    from agent.units import format_duration, format_size
+
+    config = _load(ctx)
+    entries = build_inventory(config, _select(config, datasets, targets), targets)
+    if as_json:
+        click.echo(json.dumps(entries, ensure_ascii=False, indent=2))
+        return
+    header = f"{'DATASET':<18} {'TARGET':<9} {'ROLE':<8} {'FORM':<8} {'MEDIUM':<15} {'LOCATION':<10} " \
+             f"{'AGE':>8} {'SIZE':>10} {'SNAPS':>5}  STATE"
+    click.echo(header)
+    for e in entries:
+        medium = e["medium"] + (f"({e['detected_medium']})" if e["detected_medium"] and e["detected_medium"] != e["medium"] else "")
+        state = "ok" if e["reachable"] and not e["reason"] else (e["reason"] or "unreachable")
+        if state == "ok" and e["age_seconds"] is not None and e["age_seconds"] > e["rpo_seconds"]:
+            state = f"stale (RPO {format_duration(e['rpo_seconds'])})"
+        click.echo(f"{e['dataset']:<18} {e['target']:<9} {e['role']:<8} {e['form']:<8} {medium:<15} {e['location']:<10} "
+                   f"{format_duration(e['age_seconds']):>8} {format_size(e['size_bytes']):>10} "
+                   f"{'' if e['snapshots'] is None else e['snapshots']:>5}  {state}")
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Work with targets.yaml."""
+
+
+@config_group.command("check")
+@click.pass_context
+def config_check(ctx: click.Context) -> None:
+    """Validate targets.yaml: exit 0 when valid, 2 with every problem listed otherwise."""
+    config = _load(ctx.find_root())
+    copies = sum(len(d.all_copies) for d in config.datasets.values())
+    click.echo(f"{config.path}: valid — {len(config.processes)} processes, {len(config.targets)} targets, "
+               f"{len(config.datasets)} datasets, {copies} copies")
+
+
+@cli.group()
+def records() -> None:
+    """QEF-19-05 records: list, export, verify the hash chain."""
+
+
+def _store(ctx: click.Context, must_exist: bool = True):
+    from agent.records import RecordStore
+
+    config = _load(ctx.find_root())
+    path = config.agent.records_db
+    if must_exist and not Path(path).exists():
+        raise UsageError(f"no records store at {path} yet; run `backup-agent verify` first")
+    return RecordStore(path)
+
+
+@records.command("list")
+@click.option("--since", metavar="TIME", help="From this time (ISO 8601, e.g. 2026-11-01).")
+@click.option("--until", metavar="TIME", help="Before this time.")
+@click.option("--kind", type=click.Choice(["check", "copy", "dataset", "run"]), help="Only this kind of record.")
+@click.option("--limit", type=int, default=50, show_default=True, help="Show the last N (0 = all).")
+@click.pass_context
+def records_list(ctx: click.Context, since: str | None, until: str | None, kind: str | None, limit: int) -> None:
+    """Show records, newest last."""
+    with _store(ctx) as store:
+        rows = list(store.rows(since, until, kind=kind))
+    for row in rows[-limit:] if limit else rows:
+        where = "/".join(x for x in (row["dataset"], row["target"]) if x) or "-"
+        click.echo(f"{row['record_no']:>6} {row['recorded_at']} {row['kind']:<7} {where:<28} "
+                   f"{(row['check_name'] or ''):<17} {row['result']:<6} {row['detail'] or ''}")
+
+
+@records.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("--since", metavar="TIME", help="From this time (ISO 8601).")
+@click.option("--until", metavar="TIME", help="Before this time.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
+@click.pass_context
+def records_export(ctx: click.Context, fmt: str, since: str | None, until: str | None, output: str | None) -> None:
+    """Export records: CSV (UTF-8 with BOM, headers in Chinese and English) or JSONL."""
+    from agent.records import export_csv, export_jsonl
+
+    with _store(ctx) as store:
+        rows = list(store.rows(since, until))
+    text = export_csv(rows) if fmt == "csv" else export_jsonl(rows)
+    data = ("\ufeff" + text if fmt == "csv" else text).encode("utf-8")
+    if output:
+        Path(output).write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+
+
+@records.command("verify")
+@click.pass_context
+def records_verify(ctx: click.Context) -> None:
+    """Recompute the SHA-256 chain of every record: exit 0 when intact, 1 naming the first broken record."""
+    with _store(ctx) as store:
+        report = store.verify_chain()
+    if report.ok:
+        click.echo(f"chain intact: {report.records} records"
+                   + (f" (#{report.first}-#{report.last})" if report.records else ""))
+        return
+    click.echo(f"chain BROKEN at record {report.broken_at}: {report.reason}", err=True)
+    ctx.exit(EXIT_BREACH)
+
+
+@cli.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default="backup-agent-demo", show_default=True,
+              help="Where to build the sandbox (created; rebuilt if it is a previous demo).")
+@click.option("--json", "as_json", is_flag=True, help="Print the verify JSON document.")
+@click.pass_context
+def demo(ctx: click.Context, directory: str, as_json: bool) -> None:
+    """Build a sandbox (sample data, a primary and copies on local stand-ins for droplet, nas,
+    ssd, hdd and offsite, real restic repositories), write DIR/targets.yaml and verify it.
+    One dataset is deliberately non-compliant. No root, no network."""
+    from agent.demo import build_demo
+
+    config_path = build_demo(Path(directory), echo=lambda line: click.echo(line, err=True))
+    ctx.obj["config"] = str(config_path)
+    click.echo(f"demo: sandbox ready, config {config_path}", err=True)
+    code = 0
+    try:
+        ctx.invoke(verify, as_json=as_json)
+    except click.exceptions.Exit as exit_:
+        code = exit_.exit_code
+    config = load_config(config_path)
+    click.echo("", err=True)
+    click.echo(f"demo: records (QEF-19-05)  {config.agent.records_db}", err=True)
+    click.echo(f"demo: metrics             {config.agent.metrics_file}", err=True)
+    click.echo(f"demo: try  backup-agent --config {config_path} inventory", err=True)
+    click.echo(f"           backup-agent --config {config_path} records verify", err=True)
+    click.echo(f"demo: exit code {code} (1 = one dataset is deliberately non-compliant)", err=True)
+    ctx.exit(code)
+
+
+def main() -> None:
+    try:
+        # With standalone_mode off, click returns ctx.exit()'s code instead of raising.
+        code = cli.main(standalone_mode=False, prog_name="backup-agent")
+        if isinstance(code, int):
+            sys.exit(code)
+    except click.exceptions.Exit as exit_:
+        sys.exit(exit_.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_AGENT)
+    except ConfigError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    except (AgentError, OSError) as error:
+        click.echo(f"backup-agent: agent failure: {error}", err=True)
+        sys.exit(EXIT_AGENT)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_AGENT)
+    except Exception as error:  # noqa: BLE001 - the last line of defence: a crash is exit 3, not a pass
+        log.exception("unexpected failure")
+        click.echo(f"backup-agent: agent failure: {type(error).__name__}: {error}", err=True)
+        sys.exit(EXIT_AGENT)
+    sys.exit(EXIT_OK)

@@ -1,0 +1,484 @@
+"""Load and validate targets.yaml into typed objects.
+
+Validation runs in two passes: the JSON schema (agent/schema.yaml) for shape, then cross-field
+rules (durations, references, per-kind keys, secrets by reference only). Every problem from both
+passes is collected and raised at once as ConfigError naming the file and the key path.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from agent.errors import ConfigError
+from agent.units import DURATION_HINT, SIZE_HINT, parse_duration, parse_size
+
+DEFAULT_CONFIG_PATHS = ("/etc/backup-agent/targets.yaml", "targets.yaml")
+DEFAULT_STATE_DIR = "/var/lib/backup-agent"
+DEFAULT_METRICS_FILE = "/var/lib/prometheus/node-exporter/backup_agent.prom"
+DEFAULT_SCRATCH_DIR = "/var/tmp/backup-agent"
+
+# Keys each target kind accepts beyond kind/medium/location.
+TARGET_KIND_KEYS = {
+    "local": {"require_mount"},
+    "ssh": {"host", "port", "user", "key_file", "known_hosts", "connect_timeout"},
+    "s3": {"endpoint", "region", "bucket", "path_style", "credentials_file", "profile", "sample_bytes",
+           "connect_timeout"},
+}
+TARGET_KIND_REQUIRED = {"local": set(), "ssh": {"host", "user", "key_file", "known_hosts"}, "s3": {"bucket"}}
+# Media on which a local copy is usually removable: require_mount defaults to true there.
+REMOVABLE_MEDIA = {"ssd", "hdd", "usb", "tape"}
+# Keys that would put a secret inline; the fix is always a reference.
+INLINE_SECRET_KEYS = {"password", "secret", "secret_key", "access_key", "aws_secret_access_key", "passphrase", "token"}
+FORMS_BY_KIND = {"local": {"files", "restic"}, "ssh": {"files", "restic"}, "s3": {"objects", "restic"}}
+
+
+@dataclass(frozen=True)
+class Policy:
+    copies: int = 3
+    media: int = 2
+    offsite: int = 1
+    immutable: int = 0
+    zero_errors: bool = False
+
+    def describe(self) -> str:
+        text = f"{self.copies}-{self.media}-{self.offsite}"
+        if self.immutable or self.zero_errors:
+            text += f"-{self.immutable}-{0 if self.zero_errors else 'x'}"
+        return text
+
+
+@dataclass(frozen=True)
+class Process:
+    name: str
+    display_name: str
+    rpo_seconds: float
+    rto_seconds: float
+    sop_rpo: str | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    kind: str
+    medium: str
+    location: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def require_mount(self) -> bool:
+        return bool(self.options.get("require_mount", self.medium in REMOVABLE_MEDIA))
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A reference to a restic password; the value itself is read only when restic runs."""
+
+    file: str | None = None
+    command: str | None = None
+    env: str | None = None
+
+
+@dataclass(frozen=True)
+class CopySpec:
+    dataset: str
+    role: str  # "primary" or "backup"
+    index: int  # position in `copies` (primary: -1)
+    target: Target
+    form: str
+    path: str
+    stamp: str | None = None
+    password: SecretRef = field(default_factory=SecretRef)
+    snapshot_filter: dict[str, Any] = field(default_factory=dict)
+    immutable: bool = False
+
+    @property
+    def key(self) -> str:
+        """A stable identity for state files: dataset, role/index and target."""
+        return f"{self.dataset}/{self.role}{'' if self.index < 0 else self.index}/{self.target.name}"
+
+
+@dataclass(frozen=True)
+class RestoreTestSpec:
+    every_seconds: float | None = None
+    sample_files: int = 20
+    sample_bytes: int = 256 * 2**20
+    cycle_seconds: float = 30 * 86400
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    process: Process
+    primary: CopySpec
+    copies: tuple[CopySpec, ...]
+    policy: Policy
+    restore_test: RestoreTestSpec
+    description: str = ""
+
+    @property
+    def all_copies(self) -> tuple[CopySpec, ...]:
+        return (self.primary, *self.copies)
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    state_dir: Path
+    metrics_file: Path
+    scratch_dir: Path
+    records_db: Path
+    operator: str
+    host: str
+    concurrency: int = 4
+    command_timeout_seconds: float = 3600.0
+    run_budget_seconds: float = 6 * 3600.0
+    read_data_cycle_seconds: float = 30 * 86400.0
+    schedule_interval_seconds: float = 86400.0
+    rehash_every_seconds: float = 30 * 86400.0
+    hash_workers: int = max(2, os.cpu_count() or 2)
+    pushgateway: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    agent: AgentSettings
+    policy: Policy
+    processes: dict[str, Process]
+    targets: dict[str, Target]
+    datasets: dict[str, Dataset]
+
+
+def find_config_path(explicit: str | None) -> Path:
+    """Return the config path: --config, else $BACKUP_AGENT_CONFIG, else the first default that exists."""
+    if explicit:
+        return Path(explicit)
+    from_env = os.environ.get("BACKUP_AGENT_CONFIG")
+    if from_env:
+        return Path(from_env)
+    for candidate in DEFAULT_CONFIG_PATHS:
+        if Path(candidate).exists():
+            return Path(candidate)
+    return Path(DEFAULT_CONFIG_PATHS[-1])
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    """Given a targets.yaml path, return a validated Config. Raise ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), ["file not found; pass --config FILE or set $BACKUP_AGENT_CONFIG"]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(str(path), [f"cannot read the file: {error}"]) from None
+    duplicates: list[str] = []
+    try:
+        document = yaml.load(text, Loader=_duplicate_recording_loader(duplicates))  # noqa: S506 (SafeLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(str(path), [f"{where}not valid YAML ({problem}); check indentation and quoting"]) from None
+    return parse_config(document, path, duplicates)
+
+
+def _duplicate_recording_loader(duplicates: list[str]) -> type:
+    """Return a SafeLoader that records duplicate mapping keys (PyYAML silently keeps the last)."""
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                duplicates.append(f"line {line}: a key must be a plain name, got {type(key).__name__}; "
+                                  "check for a missing space after ':' or stray braces")
+                continue
+            if key in seen:
+                duplicates.append(f"line {line}: duplicate key {key!r} (first defined on line {seen[key]}); "
+                                  "names must be unique: rename or merge the two entries")
+            else:
+                seen[key] = line
+        return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return Loader
+
+
+def parse_config(document: Any, path: Path, duplicates: list[str] | None = None) -> Config:
+    if not isinstance(document, dict):
+        raise ConfigError(str(path), ["(top level): expected a mapping with processes, targets and datasets"])
+    problems = list(duplicates or []) + _schema_problems(document)
+    problems += _semantic_problems(document)
+    if problems:
+        raise ConfigError(str(path), sorted(dict.fromkeys(problems)))
+    return _build(document, path)
+
+
+@cache
+def _schema() -> dict:
+    return yaml.safe_load(resources.files("agent").joinpath("schema.yaml").read_text(encoding="utf-8"))
+
+
+def key_path(parts) -> str:
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def _schema_problems(document: dict) -> list[str]:
+    validator = jsonschema.Draft202012Validator(_schema())
+    problems = []
+    for error in validator.iter_errors(document):
+        where = key_path(error.absolute_path)
+        if error.validator == "additionalProperties":
+            allowed = sorted(error.schema.get("properties", {}))
+            extra = [k for k in error.instance if k not in error.schema.get("properties", {})]
+            for key in extra:
+                full = key_path([*error.absolute_path, key])
+                if key.lower() in INLINE_SECRET_KEYS:
+                    problems.append(
+                        f"{full}: secrets are never written inline; use password_file, password_command "
+                        "or password_env (S3 keys: credentials_file or profile)"
+                    )
+                else:
+                    problems.append(f"{full}: unknown key; expected one of: {', '.join(allowed)}")
+        elif error.validator == "required":
+            problems.append(f"{where}: {error.message.replace(' is a required property', '')} is required")
+        elif error.validator == "enum":
+            choices = ", ".join(str(c) for c in error.validator_value)
+            problems.append(f"{where}: {error.instance!r} is not allowed; expected one of: {choices}")
+        elif error.validator == "type":
+            expected = error.validator_value
+            expected = " or ".join(expected) if isinstance(expected, list) else expected
+            hint = error.schema.get("description", "")
+            problems.append(f"{where}: expected {expected}, got {type(error.instance).__name__}"
+                            + (f" ({hint})" if hint else ""))
+        elif error.validator == "pattern" and error.path == error.relative_path and "propertyNames" in error.schema_path:
+            problems.append(f"{where}: name {error.instance!r} must be lower-case letters, digits, '-', '_' or '.'")
+        elif error.validator == "minProperties":
+            problems.append(f"{where}: must define at least one entry")
+        else:
+            problems.append(f"{where}: {error.message}")
+    return problems
+
+
+def _check_duration(problems: list[str], where: str, value: Any) -> None:
+    if value is None:
+        return
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        problems.append(f"{where}: expected {DURATION_HINT}, got {value!r}")
+        return
+    if seconds <= 0:
+        problems.append(f"{where}: must be a positive duration ({DURATION_HINT}), got {value!r}")
+
+
+def _semantic_problems(document: dict) -> list[str]:
+    """The second pass: what a schema cannot say. Tolerates shapes the schema already rejected."""
+    problems: list[str] = []
+    agent = document.get("agent") if isinstance(document.get("agent"), dict) else {}
+    for key in ("command_timeout", "run_budget", "read_data_cycle", "schedule_interval", "rehash_every"):
+        _check_duration(problems, f"agent.{key}", agent.get(key))
+
+    processes = document.get("processes") if isinstance(document.get("processes"), dict) else {}
+    for name, process in processes.items():
+        if not isinstance(process, dict):
+            continue
+        for key in ("rpo", "rto"):
+            value = process.get(key)
+            if key == "rpo" and isinstance(value, str | int | float) and not isinstance(value, bool):
+                try:
+                    if parse_duration(value) == 0:
+                        problems.append(
+                            f"processes.{name}.rpo: 0 cannot be verified (nothing is ever that fresh); SOP-19's "
+                            "即时 (immediate) maps to the tightest interval the backup job achieves, e.g. "
+                            "rpo: 15m with sop_rpo: 即时"
+                        )
+                        continue
+                except ValueError:
+                    pass
+            _check_duration(problems, f"processes.{name}.{key}", value)
+
+    targets = document.get("targets") if isinstance(document.get("targets"), dict) else {}
+    for name, target in targets.items():
+        if not isinstance(target, dict) or target.get("kind") not in TARGET_KIND_KEYS:
+            continue
+        kind = target["kind"]
+        common = {"kind", "medium", "location"}
+        for key in sorted(set(target) - common - TARGET_KIND_KEYS[kind]):
+            if key in _schema()["properties"]["targets"]["additionalProperties"]["properties"]:
+                problems.append(f"targets.{name}.{key}: not a key of kind {kind}; "
+                                f"{kind} takes: {', '.join(sorted(TARGET_KIND_KEYS[kind] | common))}")
+        for key in sorted(TARGET_KIND_REQUIRED[kind] - set(target)):
+            problems.append(f"targets.{name}.{key}: required for kind {kind}")
+        _check_duration(problems, f"targets.{name}.connect_timeout", target.get("connect_timeout"))
+        if "sample_bytes" in target:
+            _check_size(problems, f"targets.{name}.sample_bytes", target["sample_bytes"])
+
+    datasets = document.get("datasets") if isinstance(document.get("datasets"), dict) else {}
+    for name, dataset in datasets.items():
+        if not isinstance(dataset, dict):
+            continue
+        process = dataset.get("process")
+        if isinstance(process, str) and process not in processes:
+            problems.append(f"datasets.{name}.process: unknown process {process!r}; "
+                            f"defined processes: {', '.join(sorted(processes)) or '(none)'}")
+        entries = [("primary", dataset.get("primary"))]
+        copies = dataset.get("copies") if isinstance(dataset.get("copies"), list) else []
+        entries += [(f"copies[{i}]", c) for i, c in enumerate(copies)]
+        seen: dict[tuple, str] = {}
+        for where_suffix, copy in entries:
+            if not isinstance(copy, dict):
+                continue
+            where = f"datasets.{name}.{where_suffix}"
+            target_name = copy.get("target")
+            target = targets.get(target_name) if isinstance(target_name, str) else None
+            if isinstance(target_name, str) and target is None:
+                problems.append(f"{where}.target: unknown target {target_name!r}; "
+                                f"defined targets: {', '.join(sorted(targets)) or '(none)'}")
+            form = copy.get("form")
+            if isinstance(target, dict) and target.get("kind") in FORMS_BY_KIND and form in ("files", "restic", "objects"):
+                if form not in FORMS_BY_KIND[target["kind"]]:
+                    problems.append(f"{where}.form: form {form!r} is not available on a {target['kind']} target; "
+                                    f"use one of: {', '.join(sorted(FORMS_BY_KIND[target['kind']]))}")
+            secret_keys = [k for k in ("password_file", "password_command", "password_env") if k in copy]
+            if form == "restic" and not secret_keys:
+                problems.append(f"{where}: a restic copy needs password_file, password_command or password_env")
+            if len(secret_keys) > 1:
+                problems.append(f"{where}: give only one of {', '.join(secret_keys)}")
+            if form != "restic" and secret_keys:
+                problems.append(f"{where}.{secret_keys[0]}: only restic copies take a password")
+            if form != "restic" and "snapshot_filter" in copy:
+                problems.append(f"{where}.snapshot_filter: only restic copies have snapshots")
+            if form == "restic" and "stamp" in copy:
+                problems.append(f"{where}.stamp: restic copies take their time from snapshots; remove stamp")
+            identity = (copy.get("target"), copy.get("form"), copy.get("path"), repr(copy.get("snapshot_filter")))
+            if identity in seen:
+                problems.append(f"{where}: duplicate of {seen[identity]} (same target, form and path)")
+            else:
+                seen[identity] = where
+        restore = dataset.get("restore_test")
+        if isinstance(restore, dict):
+            for key in ("every", "cycle"):
+                _check_duration(problems, f"datasets.{name}.restore_test.{key}", restore.get(key))
+            if "sample_bytes" in restore:
+                _check_size(problems, f"datasets.{name}.restore_test.sample_bytes", restore["sample_bytes"])
+    return problems
+
+
+def _check_size(problems: list[str], where: str, value: Any) -> None:
+    try:
+        if parse_size(value) <= 0:
+            problems.append(f"{where}: must be a positive size ({SIZE_HINT})")
+    except ValueError:
+        problems.append(f"{where}: expected {SIZE_HINT}, got {value!r}")
+
+
+def _policy(raw: dict | None, base: Policy) -> Policy:
+    raw = raw or {}
+    return Policy(
+        copies=raw.get("copies", base.copies),
+        media=raw.get("media", base.media),
+        offsite=raw.get("offsite", base.offsite),
+        immutable=raw.get("immutable", base.immutable),
+        zero_errors=raw.get("zero_errors", base.zero_errors),
+    )
+
+
+def _copy(dataset: str, role: str, index: int, raw: dict, targets: dict[str, Target]) -> CopySpec:
+    return CopySpec(
+        dataset=dataset,
+        role=role,
+        index=index,
+        target=targets[raw["target"]],
+        form=raw["form"],
+        path=raw["path"],
+        stamp=raw.get("stamp"),
+        password=SecretRef(raw.get("password_file"), raw.get("password_command"), raw.get("password_env")),
+        snapshot_filter=dict(raw.get("snapshot_filter") or {}),
+        immutable=bool(raw.get("immutable", False)),
+    )
+
+
+def _build(document: dict, path: Path) -> Config:
+    base_dir = path.parent.resolve()
+
+    def resolve(value: str | None, default: str) -> Path:
+        # Relative paths in the file are relative to the file, so a config can travel with its data.
+        chosen = Path(os.path.expanduser(value or default))
+        return chosen if chosen.is_absolute() else base_dir / chosen
+
+    raw_agent = document.get("agent") or {}
+    state_dir = resolve(raw_agent.get("state_dir"), DEFAULT_STATE_DIR)
+    agent = AgentSettings(
+        state_dir=state_dir,
+        metrics_file=resolve(raw_agent.get("metrics_file"), DEFAULT_METRICS_FILE),
+        scratch_dir=resolve(raw_agent.get("scratch_dir"), DEFAULT_SCRATCH_DIR),
+        records_db=resolve(raw_agent.get("records_db"), str(state_dir / "records.sqlite")),
+        operator=str(raw_agent.get("operator", "")),
+        host=str(raw_agent.get("host") or socket.gethostname()),
+        concurrency=raw_agent.get("concurrency", 4),
+        command_timeout_seconds=parse_duration(raw_agent.get("command_timeout", "1h")),
+        run_budget_seconds=parse_duration(raw_agent.get("run_budget", "6h")),
+        read_data_cycle_seconds=parse_duration(raw_agent.get("read_data_cycle", "30d")),
+        schedule_interval_seconds=parse_duration(raw_agent.get("schedule_interval", "1d")),
+        rehash_every_seconds=parse_duration(raw_agent.get("rehash_every", "30d")),
+        hash_workers=raw_agent.get("hash_workers", max(2, os.cpu_count() or 2)),
+        pushgateway=raw_agent.get("pushgateway"),
+    )
+    policy = _policy(document.get("policy"), Policy())
+    processes = {
+        name: Process(name, raw.get("name", name), parse_duration(raw["rpo"]), parse_duration(raw["rto"]),
+                      raw.get("sop_rpo"))
+        for name, raw in document["processes"].items()
+    }
+    targets = {}
+    for name, raw in document["targets"].items():
+        options = {k: v for k, v in raw.items() if k not in ("kind", "medium", "location")}
+        for key in ("key_file", "known_hosts", "credentials_file"):
+            if key in options:
+                options[key] = str(resolve(options[key], ""))
+        targets[name] = Target(name, raw["kind"], raw["medium"], raw["location"], options)
+    datasets = {}
+    for name, raw in document["datasets"].items():
+        def with_paths(copy: dict) -> dict:
+            copy = dict(copy)
+            if targets[copy["target"]].kind == "local":
+                copy["path"] = str(resolve(copy["path"], ""))
+            if copy.get("password_file"):
+                copy["password_file"] = str(resolve(copy["password_file"], ""))
+            return copy
+
+        restore = raw.get("restore_test") or {}
+        datasets[name] = Dataset(
+            name=name,
+            process=processes[raw["process"]],
+            primary=_copy(name, "primary", -1, with_paths(raw["primary"]), targets),
+            copies=tuple(_copy(name, "backup", i, with_paths(c), targets) for i, c in enumerate(raw.get("copies") or [])),
+            policy=_policy(raw.get("policy"), policy),
+            restore_test=RestoreTestSpec(
+                every_seconds=parse_duration(restore["every"]) if "every" in restore else None,
+                sample_files=restore.get("sample_files", 20),
+                sample_bytes=parse_size(restore.get("sample_bytes", "256MiB")),
+                cycle_seconds=parse_duration(restore.get("cycle", "30d")),
+            ),
+            description=raw.get("description", ""),
+        )
+    return Config(path, agent, policy, processes, targets, datasets)

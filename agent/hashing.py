@@ -1,0 +1,164 @@
+"""SHA-256 of file trees: parallel and incremental.
+
+Incremental: a cache keyed by path, size, mtime, inode and ctime. Any write through the kernel
+(even one that restores the mtime afterwards) changes ctime, so a changed file is always re-read;
+entries older than `rehash_every` are re-read anyway so media-level bit rot is found within that
+cycle. A re-read whose size and mtime match the cached entry but whose hash does not is silent
+corruption, reported by the caller. Parallel: hashlib releases the GIL, so threads scale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One regular file of a tree: path relative to the tree root, and its stat."""
+
+    relpath: str
+    size: int
+    mtime: float
+    inode: int = 0
+    ctime_ns: int = 0
+
+    @property
+    def mtime_ns(self) -> int:
+        return int(round(self.mtime * 1e9))
+
+
+@dataclass(frozen=True)
+class HashOutcome:
+    digests: dict[str, str]  # relpath -> sha256 hex
+    unreadable: dict[str, str]  # relpath -> reason
+    silently_changed: list[str]  # same size+mtime as last time, different content
+    bytes_read: int
+    files_from_cache: int
+
+
+def scan_tree(root: str) -> dict[str, FileEntry]:
+    """Given a directory, return its regular files (symlinks not followed) keyed by relative path."""
+    entries: dict[str, FileEntry] = {}
+    root = os.path.abspath(root)
+    stack = [root]
+    while stack:
+        directory = stack.pop()
+        with os.scandir(directory) as iterator:
+            for item in iterator:
+                if item.is_dir(follow_symlinks=False):
+                    stack.append(item.path)
+                elif item.is_file(follow_symlinks=False):
+                    st = item.stat(follow_symlinks=False)
+                    relpath = os.path.relpath(item.path, root)
+                    entries[relpath] = FileEntry(relpath, st.st_size, st.st_mtime, st.st_ino, st.st_ctime_ns)
+    return entries
+
+
+def sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0) as handle:
+        buffer = bytearray(CHUNK)
+        view = memoryview(buffer)
+        while True:
+            count = handle.readinto(buffer)
+            if not count:
+                break
+            digest.update(view[:count])
+    return digest.hexdigest()
+
+
+class HashCache:
+    """A SQLite cache of file hashes, one per agent state directory. Thread-safe for lookups and stores."""
+
+    def __init__(self, path: Path | None):
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+            " inode INTEGER, ctime_ns INTEGER, sha256 TEXT, hashed_at REAL)"
+        )
+
+    def lookup(self, path: str) -> tuple | None:
+        with self._lock:
+            return self._db.execute(
+                "SELECT size, mtime_ns, inode, ctime_ns, sha256, hashed_at FROM hashes WHERE path = ?", (path,)
+            ).fetchone()
+
+    def store_many(self, rows: Iterable[tuple]) -> None:
+        with self._lock, self._db:
+            self._db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def hash_tree(
+    root: str,
+    entries: Iterable[FileEntry],
+    *,
+    cache: HashCache,
+    now: float,
+    rehash_every: float,
+    workers: int,
+    progress: Callable[[int], None] | None = None,
+) -> HashOutcome:
+    """Given a tree root and the entries to hash, return their SHA-256, reading only what changed.
+
+    A file whose cached entry matches size, mtime, inode and ctime and is younger than
+    `rehash_every` seconds is taken from the cache; every other file is read, in parallel.
+    """
+    root = os.path.abspath(root)
+    digests: dict[str, str] = {}
+    to_read: list[tuple[FileEntry, tuple | None]] = []
+    for entry in entries:
+        absolute = os.path.join(root, entry.relpath)
+        cached = cache.lookup(absolute)
+        if (
+            cached
+            and cached[0] == entry.size
+            and cached[1] == entry.mtime_ns
+            and cached[2] == entry.inode
+            and cached[3] == entry.ctime_ns
+            and now - cached[5] < rehash_every
+        ):
+            digests[entry.relpath] = cached[4]
+        else:
+            to_read.append((entry, cached))
+    from_cache = len(digests)
+
+    def read(item: tuple[FileEntry, tuple | None]) -> tuple[FileEntry, tuple | None, str | None, str | None]:
+        entry, cached = item
+        try:
+            digest = sha256_file(os.path.join(root, entry.relpath))
+        except OSError as error:
+            return entry, cached, None, error.strerror or str(error)
+        if progress:
+            progress(entry.size)
+        return entry, cached, digest, None
+
+    unreadable: dict[str, str] = {}
+    silently_changed: list[str] = []
+    rows = []
+    bytes_read = 0
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for entry, cached, digest, problem in pool.map(read, to_read):
+            if digest is None:
+                unreadable[entry.relpath] = problem or "unreadable"
+                continue
+            bytes_read += entry.size
+            digests[entry.relpath] = digest
+            if cached and cached[0] == entry.size and cached[1] == entry.mtime_ns and cached[4] != digest:
+                silently_changed.append(entry.relpath)
+            absolute = os.path.join(root, entry.relpath)
+            rows.append((absolute, entry.size, entry.mtime_ns, entry.inode, entry.ctime_ns, digest, now))
+    cache.store_many(rows)
+    return HashOutcome(digests, unreadable, sorted(silently_changed), bytes_read, from_cache)

@@ -1,0 +1,90 @@
+"""Results flowing from checks to the sinks (terminal, --json, records, metrics)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from agent.config import CopySpec, Dataset
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+    SKIP = "skip"
+
+
+# When several results combine, the worst wins; error outranks fail because "could not decide"
+# must never be read as "known good".
+_SEVERITY = {Status.SKIP: 0, Status.PASS: 1, Status.FAIL: 2, Status.ERROR: 3}
+
+
+def worst(statuses) -> Status:
+    statuses = list(statuses)
+    if not statuses:
+        return Status.ERROR
+    return max(statuses, key=_SEVERITY.__getitem__)
+
+
+@dataclass
+class CheckResult:
+    name: str
+    status: Status
+    detail: str
+    # Measured values for records and metrics: bytes_verified, coverage, age_seconds, ...
+    measured: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "status": str(self.status), "detail": self.detail, **self.measured}
+
+
+@dataclass
+class CopyResult:
+    spec: CopySpec
+    checks: list[CheckResult] = field(default_factory=list)
+    last_backup_at: datetime | None = None
+    age_seconds: float | None = None
+    detected_medium: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> Status:
+        """pass only when every check that ran passed; no checks at all is an error, not a pass."""
+        ran = [c.status for c in self.checks if c.status != Status.SKIP]
+        return worst(ran) if ran else Status.ERROR
+
+    @property
+    def verified(self) -> bool:
+        return self.status == Status.PASS
+
+
+@dataclass
+class DatasetResult:
+    dataset: Dataset
+    copies: list[CopyResult]
+    policy: CheckResult
+
+    @property
+    def status(self) -> Status:
+        return worst([self.policy.status, *(c.status for c in self.copies)])
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    started_at: datetime
+    finished_at: datetime
+    datasets: list[DatasetResult]
+    agent_host: str
+    operator: str
+    tool_versions: dict[str, str]
+    interrupted: bool = False
+    # Rotation state advanced by this run; saved by the caller only after the records commit.
+    state: Any = None
+
+    @property
+    def compliant(self) -> bool:
+        return bool(self.datasets) and all(d.status == Status.PASS for d in self.datasets)

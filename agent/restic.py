@@ -1,0 +1,189 @@
+"""The restic adapter: builds restic command lines, runs them through agent.execute, parses JSON.
+
+Works with restic 0.14 (Debian 12) and newer. 0.14 has no distinct exit codes and ignores
+`check --json`, so failures are classified from stderr (ResticError.kind).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from agent.config import SecretRef
+from agent.errors import CommandFailed, CommandTimeout, ExecuteError, SecretError, ToolMissing
+from agent.execute import execute
+from agent.targets.base import ResticLocation
+
+RESTIC = os.environ.get("BACKUP_AGENT_RESTIC", "restic")
+
+
+class ResticFailure(StrEnum):
+    WRONG_PASSWORD = "wrong password"
+    NO_REPOSITORY = "no repository"
+    LOCKED = "repository locked"
+    DATA_ERROR = "repository data errors"
+    PASSWORD_UNAVAILABLE = "password unavailable"
+    TIMEOUT = "timed out"
+    NOT_INSTALLED = "restic not installed"
+    UNREACHABLE = "repository unreachable"
+    OTHER = "restic failed"
+
+
+# Ordered: the first pattern that matches stderr names the failure.
+_CLASSIFIERS: tuple[tuple[ResticFailure, re.Pattern], ...] = (
+    (ResticFailure.WRONG_PASSWORD, re.compile(r"wrong password or no key found", re.I)),
+    (ResticFailure.PASSWORD_UNAVAILABLE, re.compile(r"Resolving password failed|password-command|reading password", re.I)),
+    (ResticFailure.NO_REPOSITORY, re.compile(r"Is there a repository|unable to open config file|repository does not exist"
+                                             r"|config file does not exist|The specified bucket does not exist", re.I)),
+    (ResticFailure.LOCKED, re.compile(r"unable to create lock|repository is already locked|already locked", re.I)),
+    (ResticFailure.DATA_ERROR, re.compile(r"Pack ID does not match|repository contains errors|not found in index"
+                                          r"|pack [0-9a-f]+.* (does not exist|not found)|error for tree|ciphertext verification"
+                                          r"|Load\(<data/|invalid data returned|unexpected (EOF|end)", re.I)),
+    (ResticFailure.UNREACHABLE, re.compile(r"connection refused|no such host|i/o timeout|ssh: |subprocess ssh|"
+                                           r"Host key verification failed|Permission denied", re.I)),
+)
+
+
+class ResticError(ExecuteError):
+    def __init__(self, kind: ResticFailure, message: str, stderr: str = ""):
+        super().__init__(message, stderr=stderr)
+        self.kind = kind
+
+
+def classify(stderr: str) -> ResticFailure:
+    for kind, pattern in _CLASSIFIERS:
+        if pattern.search(stderr):
+            return kind
+    return ResticFailure.OTHER
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: str
+    short_id: str
+    time: datetime
+    hostname: str
+    paths: tuple[str, ...]
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ResticRepository:
+    """One repository as restic reaches it, with its password reference and the agent's cache dir."""
+
+    location: ResticLocation
+    password: SecretRef
+    cache_dir: Path
+    timeout: float
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def _invocation(self) -> tuple[list[str], dict[str, str], list[str]]:
+        argv = [RESTIC, "--repo", self.location.repository, "--cache-dir", str(self.cache_dir)]
+        for option in self.location.options:
+            argv += ["-o", option]
+        env = {**self.extra_env, **self.location.env}
+        secrets = list(self.location.secrets)
+        if self.password.file:
+            argv += ["--password-file", self.password.file]
+        elif self.password.command:
+            argv += ["--password-command", self.password.command]
+        elif self.password.env:
+            value = os.environ.get(self.password.env)
+            if value is None:
+                raise ResticError(ResticFailure.PASSWORD_UNAVAILABLE,
+                                  f"environment variable {self.password.env} (password_env) is not set")
+            env["RESTIC_PASSWORD"] = value
+            secrets.append(value)
+        else:
+            raise SecretError("no password reference for restic repository")
+        # Never let restic fall back to an ambient RESTIC_PASSWORD or prompt on a terminal.
+        env.setdefault("RESTIC_PASSWORD", env.get("RESTIC_PASSWORD", ""))
+        if not env["RESTIC_PASSWORD"]:
+            del env["RESTIC_PASSWORD"]
+        return argv, env, secrets
+
+    def run(self, *args: str, timeout: float | None = None) -> str:
+        """Run `restic ARGS` on this repository and return stdout. Raise ResticError, classified."""
+        argv, env, secrets = self._invocation()
+        try:
+            result = execute([*argv, *args], timeout=timeout or self.timeout, env=env, secrets=secrets)
+        except ToolMissing as error:
+            raise ResticError(ResticFailure.NOT_INSTALLED, "restic is not installed (apt-get install restic)") from error
+        except CommandTimeout as error:
+            raise ResticError(ResticFailure.TIMEOUT, f"restic {args[0]} timed out after {timeout or self.timeout:g}s") from error
+        except CommandFailed as error:
+            kind = classify(error.stderr)
+            raise ResticError(kind, f"{kind}: {_last_meaningful_line(error.stderr)}", error.stderr) from error
+        return result.stdout
+
+    def snapshots(self) -> list[Snapshot]:
+        output = self.run("--no-lock", "snapshots", "--json")
+        return [_snapshot(item) for item in json.loads(output or "[]")]
+
+    def stats(self, snapshot_id: str, mode: str = "restore-size") -> dict[str, Any]:
+        return json.loads(self.run("--no-lock", "stats", "--json", "--mode", mode, snapshot_id))
+
+    def check(self, read_data_subset: str | None = None) -> str:
+        """Run `restic check` (with an exclusive lock, as restic requires). Return its text output."""
+        args = ["check"]
+        if read_data_subset:
+            args.append(f"--read-data-subset={read_data_subset}")
+        return self.run(*args)
+
+
+def version() -> str:
+    try:
+        output = execute([RESTIC, "version"], timeout=30).stdout
+    except ExecuteError:
+        return "unavailable"
+    match = re.search(r"restic (\S+)", output)
+    return match.group(1) if match else output.strip()
+
+
+def select_snapshots(snapshots: list[Snapshot], snapshot_filter: dict[str, Any]) -> list[Snapshot]:
+    """Given a repository's snapshots and a dataset's filter (tags, host, path), return its own, oldest first."""
+    tags = set(snapshot_filter.get("tags") or [])
+    host = snapshot_filter.get("host")
+    path = snapshot_filter.get("path")
+    chosen = [
+        s for s in snapshots
+        if tags <= set(s.tags)
+        and (host is None or s.hostname == host)
+        and (path is None or path.rstrip("/") in {p.rstrip("/") for p in s.paths})
+    ]
+    return sorted(chosen, key=lambda s: s.time)
+
+
+def _snapshot(item: dict[str, Any]) -> Snapshot:
+    return Snapshot(
+        id=item["id"],
+        short_id=item.get("short_id", item["id"][:8]),
+        time=_parse_time(item["time"]),
+        hostname=item.get("hostname", ""),
+        paths=tuple(item.get("paths") or ()),
+        tags=tuple(item.get("tags") or ()),
+    )
+
+
+def _parse_time(text: str) -> datetime:
+    # restic prints RFC 3339 with nanoseconds ("2026-11-24T03:01:02.123456789+00:00"); Python takes microseconds.
+    match = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", text)
+    if not match:
+        return datetime.fromisoformat(text)
+    fraction = (match.group(2) or "")[:7]
+    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
+    return datetime.fromisoformat(match.group(1) + fraction + zone)
+
+
+def _last_meaningful_line(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("Fatal:") or "error" in line.lower():
+            return line[:300]
+    return lines[-1][:300] if lines else "no output"

@@ -1,0 +1,198 @@
+"""One verification run: every selected copy through its checks, targets in parallel, then the
+dataset policy. Returns a RunResult; sinks (records, metrics, output) are called by the CLI."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import timedelta
+
+import checks
+from agent import __version__, restic
+from agent.checking import CopyContext, PrimaryManifest, RunOptions
+from agent.clock import now as clock_now
+from agent.config import Config, CopySpec, Dataset
+from agent.hashing import HashCache
+from agent.models import CheckResult, CopyResult, DatasetResult, RunResult, Status
+from agent.restic import ResticRepository
+from agent.state import StateStore
+from agent.targets import TargetContext, TargetHandle, open_target
+
+log = logging.getLogger(__name__)
+
+
+def select_datasets(config: Config, names: tuple[str, ...], targets: tuple[str, ...]) -> list[Dataset]:
+    """Return the datasets named (all when none), keeping only those with a copy on the given targets."""
+    chosen = [config.datasets[n] for n in names] if names else list(config.datasets.values())
+    if targets:
+        chosen = [d for d in chosen if any(c.target.name in targets for c in d.all_copies)]
+    return chosen
+
+
+def tool_versions() -> dict[str, str]:
+    return {"backup-agent": __version__, "restic": restic.version()}
+
+
+class Session:
+    """Run-wide resources: the hash cache, rotation state and one open handle per target."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        settings = config.agent
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self.started = clock_now()
+        self.hash_cache = HashCache(settings.state_dir / "hash-cache.sqlite")
+        self.state = StateStore(settings.state_dir / "state.json")
+        self.context = TargetContext(
+            hash_cache=self.hash_cache,
+            now=self.started.timestamp(),
+            rehash_every=settings.rehash_every_seconds,
+            hash_workers=settings.hash_workers,
+            command_timeout=settings.command_timeout_seconds,
+        )
+        self._handles: dict[str, TargetHandle] = {}
+        self._handles_lock = threading.Lock()
+
+    def handle(self, target_name: str) -> TargetHandle:
+        """Return the run's one handle for a target (one connection per target, shared by its checks)."""
+        with self._handles_lock:
+            if target_name not in self._handles:
+                self._handles[target_name] = open_target(self.config.targets[target_name], self.context)
+            return self._handles[target_name]
+
+    def restic_repository(self, spec: CopySpec) -> ResticRepository:
+        location = self.handle(spec.target.name).restic_location(spec.path)
+        return ResticRepository(
+            location=location,
+            password=spec.password,
+            cache_dir=self.config.agent.state_dir / "restic-cache",
+            timeout=self.config.agent.command_timeout_seconds,
+        )
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            try:
+                handle.close()
+            except Exception:  # noqa: BLE001 - closing must not hide the run's result
+                log.warning("closing target %s failed", handle.target.name, exc_info=True)
+        self.hash_cache.close()
+
+
+def verify_copy(session: Session, dataset: Dataset, spec: CopySpec, primary: PrimaryManifest,
+                options: RunOptions) -> CopyResult:
+    """Given one copy, run its applicable checks in table order and return the result.
+
+    Once reachable fails the rest are skipped (they could only repeat the same error); an
+    unexpected exception in a check becomes that check's error, never a pass.
+    """
+    result = CopyResult(spec)
+    try:
+        handle = session.handle(spec.target.name)
+        context = CopyContext(dataset, spec, handle, primary, session.config.agent, session.state,
+                              session.started, options)
+        if spec.form == "restic":
+            context.restic = session.restic_repository(spec)
+    except Exception as error:  # noqa: BLE001
+        result.checks.append(CheckResult("reachable", Status.ERROR, f"cannot open target: {error}"))
+        return result
+    blocked: str | None = None
+    for module in checks.applicable(spec.form, spec.role):
+        if blocked:
+            result.checks.append(CheckResult(module.ID, Status.SKIP, blocked))
+            continue
+        try:
+            check = module.run(context)
+        except Exception as error:  # noqa: BLE001
+            log.exception("check %s crashed on %s", module.ID, spec.key)
+            check = CheckResult(module.ID, Status.ERROR, f"check crashed: {type(error).__name__}: {error}")
+        result.checks.append(check)
+        if module.ID == "reachable" and check.status != Status.PASS:
+            blocked = "not run: target not reachable"
+    result.last_backup_at = context.last_backup_at
+    if context.last_backup_at is not None:
+        result.age_seconds = (session.started - context.last_backup_at).total_seconds()
+    if context.probe is not None:
+        result.detected_medium = context.probe.detected_medium
+    return result
+
+
+def run_verification(
+    config: Config,
+    datasets: list[Dataset],
+    *,
+    target_filter: tuple[str, ...] = (),
+    options: RunOptions | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Verify the given datasets: copies grouped by target, targets in parallel (bounded by
+    agent.concurrency), the whole run under agent.run_budget. A copy not finished within the
+    budget is an error; every other copy is still reported."""
+    options = options or RunOptions()
+    session = Session(config)
+    started_monotonic = time.monotonic()
+    try:
+        primaries = {d.name: PrimaryManifest(d, session.handle(d.primary.target.name)) for d in datasets}
+        by_target: dict[str, list[tuple[Dataset, CopySpec]]] = defaultdict(list)
+        for dataset in datasets:
+            for spec in dataset.all_copies:
+                if not target_filter or spec.target.name in target_filter:
+                    by_target[spec.target.name].append((dataset, spec))
+        results: dict[tuple[str, str], CopyResult] = {}
+
+        def verify_target(name: str) -> None:
+            for dataset, spec in by_target[name]:
+                results[(dataset.name, spec.key)] = verify_copy(session, dataset, spec, primaries[dataset.name], options)
+                if progress:
+                    progress(f"{dataset.name} @ {spec.target.name}: {results[(dataset.name, spec.key)].status}")
+
+        pool = ThreadPoolExecutor(max_workers=config.agent.concurrency, thread_name_prefix="target")
+        futures: dict[Future, str] = {pool.submit(verify_target, name): name for name in by_target}
+        deadline = started_monotonic + config.agent.run_budget_seconds
+        pending = set(futures)
+        while pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            _, pending = wait(pending, timeout=remaining, return_when=FIRST_COMPLETED)
+        pool.shutdown(wait=not pending, cancel_futures=True)
+        for future, name in futures.items():
+            if future.done() and future.exception() is not None:
+                log.error("target %s crashed: %s", name, future.exception())
+
+        dataset_results = []
+        for dataset in datasets:
+            copy_results = []
+            for spec in dataset.all_copies:
+                if target_filter and spec.target.name not in target_filter:
+                    continue
+                copy = results.get((dataset.name, spec.key))
+                if copy is None:
+                    copy = CopyResult(spec, [CheckResult("reachable", Status.ERROR,
+                                                         "not verified within the run budget "
+                                                         f"({config.agent.run_budget_seconds:g}s)")])
+                copy_results.append(copy)
+            policy = checks.get("policy-321").run_dataset(dataset, copy_results)
+            if target_filter:
+                policy = CheckResult(policy.name, Status.SKIP,
+                                     "not evaluated: --target selected only some copies", policy.measured)
+            dataset_results.append(DatasetResult(dataset, copy_results, policy))
+        # Measured on the monotonic clock so a pinned or stepped wall clock cannot distort it.
+        finished = session.started + timedelta(seconds=time.monotonic() - started_monotonic)
+        return RunResult(
+            run_id=str(uuid.uuid4()),
+            started_at=session.started,
+            finished_at=finished,
+            datasets=dataset_results,
+            agent_host=config.agent.host or socket.gethostname(),
+            operator=config.agent.operator,
+            tool_versions=tool_versions(),
+            state=session.state,
+        )
+    finally:
+        session.close()

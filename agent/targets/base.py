@@ -1,0 +1,100 @@
+"""The interface every target kind implements. Checks see targets only through it."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.config import Target
+from agent.hashing import FileEntry, HashCache, HashOutcome
+
+
+@dataclass(frozen=True)
+class TargetContext:
+    """What adapters share within one run."""
+
+    hash_cache: HashCache
+    now: float  # epoch seconds
+    rehash_every: float
+    hash_workers: int
+    command_timeout: float
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Whether a copy's location can be used at all, and what the adapter saw there."""
+
+    ok: bool
+    detail: str
+    detected_medium: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ResticLocation:
+    """How restic reaches a repository on this target: URL, extra -o options, extra environment."""
+
+    repository: str
+    options: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()  # values to mask in logs (from env)
+
+
+class TargetHandle(ABC):
+    """An open target. Methods raise agent.errors.TargetUnavailable when the target cannot answer."""
+
+    def __init__(self, target: Target, context: TargetContext):
+        self.target = target
+        self.context = context
+
+    @abstractmethod
+    def probe(self, path: str, *, require_tree: bool) -> Probe:
+        """Given a copy's path, say whether it is reachable (and mounted, for local disks)."""
+
+    @abstractmethod
+    def scan(self, path: str) -> dict[str, FileEntry]:
+        """Return every regular file under path, keyed by path relative to it."""
+
+    @abstractmethod
+    def stat(self, path: str) -> FileEntry | None:
+        """Return one file's entry, or None when it does not exist."""
+
+    @abstractmethod
+    def hash(self, path: str, entries: list[FileEntry]) -> HashOutcome:
+        """Return SHA-256 of the given files under path, computed where the data lives."""
+
+    @abstractmethod
+    def restic_location(self, path: str) -> ResticLocation:
+        """Return how restic reaches a repository at path on this target."""
+
+    def close(self) -> None:  # noqa: B027 - an optional hook: most kinds hold nothing open
+        """Release connections. Safe to call twice."""
+
+
+class UnsupportedTarget(TargetHandle):
+    """A target kind this build cannot verify yet: every operation is an error, never a pass."""
+
+    def __init__(self, target: Target, context: TargetContext, reason: str):
+        super().__init__(target, context)
+        self.reason = reason
+
+    def probe(self, path: str, *, require_tree: bool) -> Probe:
+        return Probe(False, self.reason)
+
+    def _unavailable(self):
+        from agent.errors import TargetUnavailable
+
+        raise TargetUnavailable(self.reason)
+
+    def scan(self, path):
+        self._unavailable()
+
+    def stat(self, path):
+        self._unavailable()
+
+    def hash(self, path, entries):
+        self._unavailable()
+
+    def restic_location(self, path):
+        self._unavailable()

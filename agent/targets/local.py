@@ -1,0 +1,75 @@
+"""Local targets: directories on this machine, usually removable SSD/HDD mounts."""
+
+from __future__ import annotations
+
+import os
+
+from agent import disk
+from agent.errors import TargetUnavailable
+from agent.hashing import FileEntry, HashOutcome, hash_tree, scan_tree
+from agent.targets.base import Probe, ResticLocation, TargetHandle
+
+
+class LocalTarget(TargetHandle):
+    def probe(self, path: str, *, require_tree: bool) -> Probe:
+        facts = {}
+        if self.target.require_mount:
+            # Checked before existence: an unplugged disk often leaves its empty mountpoint behind,
+            # and "empty" or "stale" would hide the real problem.
+            existing = _nearest_existing(path)
+            mount = disk.mount_of(existing)
+            facts["mountpoint"] = mount.mountpoint
+            if mount.is_root:
+                return Probe(False, f"not mounted: {path} is on the root filesystem, not on a mounted {self.target.medium}",
+                             facts=facts)
+            medium = disk.detected_medium(mount.device)
+        else:
+            medium = None
+        if not os.path.exists(path):
+            return Probe(False, f"path does not exist: {path}", medium, facts)
+        if require_tree and not os.path.isdir(path):
+            return Probe(False, f"not a directory: {path}", medium, facts)
+        if not os.access(path, os.R_OK | os.X_OK):
+            return Probe(False, f"permission denied: {path}", medium, facts)
+        detail = f"mounted at {facts['mountpoint']}" if "mountpoint" in facts else "reachable"
+        if medium and medium != self.target.medium and self.target.medium in ("ssd", "hdd"):
+            detail += f"; detected medium {medium} differs from declared {self.target.medium} (declared wins)"
+        return Probe(True, detail, medium, facts)
+
+    def scan(self, path: str) -> dict[str, FileEntry]:
+        try:
+            return scan_tree(path)
+        except OSError as error:
+            raise TargetUnavailable(f"cannot list {path}: {error.strerror or error}") from error
+
+    def stat(self, path: str) -> FileEntry | None:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise TargetUnavailable(f"cannot stat {path}: {error.strerror or error}") from error
+        return FileEntry(os.path.basename(path), st.st_size, st.st_mtime, st.st_ino, st.st_ctime_ns)
+
+    def hash(self, path: str, entries: list[FileEntry]) -> HashOutcome:
+        return hash_tree(
+            path,
+            entries,
+            cache=self.context.hash_cache,
+            now=self.context.now,
+            rehash_every=self.context.rehash_every,
+            workers=self.context.hash_workers,
+        )
+
+    def restic_location(self, path: str) -> ResticLocation:
+        return ResticLocation(repository=path)
+
+
+def _nearest_existing(path: str) -> str:
+    current = os.path.abspath(path)
+    while not os.path.exists(current):
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    return current

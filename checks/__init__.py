@@ -1,0 +1,36 @@
+"""The checks, one module each, and the one table that registers them.
+
+A copy check module has ID, FORMS, ROLES, a docstring (its user documentation) and
+run(CopyContext) -> CheckResult. Copy checks run in table order; a later check may rely on
+facts an earlier one recorded on the context (reachable's probe, freshness's last backup time).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from checks import files_checksum, freshness, policy_321, reachable, restic_read_data, restic_structure
+
+COPY_CHECKS: dict[str, ModuleType] = {
+    reachable.ID: reachable,
+    freshness.ID: freshness,
+    restic_structure.ID: restic_structure,
+    restic_read_data.ID: restic_read_data,
+    files_checksum.ID: files_checksum,
+}
+DATASET_CHECKS: dict[str, ModuleType] = {
+    policy_321.ID: policy_321,
+}
+
+
+def get(check_id: str) -> ModuleType:
+    """Return the module of a registered check. Raise KeyError naming the known ones."""
+    table = {**COPY_CHECKS, **DATASET_CHECKS}
+    try:
+        return table[check_id]
+    except KeyError:
+        raise KeyError(f"unknown check {check_id!r}; known: {', '.join(table)}") from None
+
+
+def applicable(form: str, role: str) -> list[ModuleType]:
+    return [m for m in COPY_CHECKS.values() if form in m.FORMS and role in m.ROLES]

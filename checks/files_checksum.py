@@ -1,0 +1,92 @@
+"""files-checksum: SHA-256 of every file of a plain copy, compared with the primary.
+
+Only primary files unchanged since the copy's last sync (mtime at or before it) are expected
+to match; newer ones are reported as pending, not failed. Mismatched, missing and extra files
+are counted and the first few paths named. A file whose content changed while its size and
+mtime did not (against the agent's own last hash) is reported as silent corruption."""
+
+from __future__ import annotations
+
+from agent.checking import CopyContext
+from agent.errors import TargetUnavailable
+from agent.models import CheckResult, Status
+
+ID = "files-checksum"
+FORMS = ("files", "objects")
+ROLES = ("backup",)
+NAMED = 5
+# Sync stamps and similar bookkeeping files on the copy are not data.
+MTIME_SLACK_SECONDS = 2.0  # FAT/exFAT and some rsync setups round mtimes to 2 s
+
+
+def _name(paths: list[str]) -> str:
+    shown = ", ".join(sorted(paths)[:NAMED])
+    return shown + (f", … (+{len(paths) - NAMED})" if len(paths) > NAMED else "")
+
+
+def run(context: CopyContext) -> CheckResult:
+    spec = context.spec
+    last_sync = context.last_backup_at
+    if last_sync is None:
+        return CheckResult(ID, Status.ERROR, "the copy's last sync time is unknown, so which files must match cannot be decided")
+    try:
+        primary_entries = context.primary.entries()
+        copy_entries = context.facts.get("entries")
+        if copy_entries is None:
+            copy_entries = context.handle.scan(spec.path)
+            context.facts["entries"] = copy_entries
+        if spec.stamp:
+            copy_entries = {p: e for p, e in copy_entries.items() if p != spec.stamp}
+        cutoff = last_sync.timestamp() + MTIME_SLACK_SECONDS
+        expected = {p: e for p, e in primary_entries.items() if e.mtime <= cutoff}
+        pending = len(primary_entries) - len(expected)
+        missing = sorted(p for p in expected if p not in copy_entries)
+        extra = sorted(p for p in copy_entries if p not in primary_entries)
+        common = [p for p in expected if p in copy_entries]
+        size_mismatch = [p for p in common if copy_entries[p].size != expected[p].size]
+        to_hash = [p for p in common if copy_entries[p].size == expected[p].size]
+        primary_hashes = context.primary.digests(to_hash)
+        copy_outcome = context.handle.hash(spec.path, [copy_entries[p] for p in to_hash])
+    except TargetUnavailable as error:
+        return CheckResult(ID, Status.ERROR, f"cannot read the files: {error}")
+
+    mismatched = sorted(size_mismatch + [
+        p for p in to_hash
+        if p in primary_hashes.digests and p in copy_outcome.digests and primary_hashes.digests[p] != copy_outcome.digests[p]
+    ])
+    unreadable = sorted(set(primary_hashes.unreadable) | set(copy_outcome.unreadable))
+    bytes_verified = sum(copy_entries[p].size for p in copy_outcome.digests)
+    measured = {
+        "files_compared": len(common),
+        "files_pending": pending,
+        "mismatched": len(mismatched),
+        "missing": len(missing),
+        "extra": len(extra),
+        "bytes_verified": bytes_verified,
+        "bytes_read": copy_outcome.bytes_read,
+    }
+    problems = []
+    if mismatched:
+        problems.append(f"{len(mismatched)} mismatched ({_name(mismatched)})")
+    if missing:
+        problems.append(f"{len(missing)} missing ({_name(missing)})")
+    if extra:
+        problems.append(f"{len(extra)} extra ({_name(extra)})")
+    if copy_outcome.silently_changed:
+        problems.append(f"silent corruption on the copy: content changed with size and mtime unchanged "
+                        f"({_name(copy_outcome.silently_changed)})")
+    if primary_hashes.silently_changed:
+        problems.append(f"suspected corruption at the source: primary content changed with size and mtime "
+                        f"unchanged ({_name(primary_hashes.silently_changed)})")
+    if problems:
+        return CheckResult(ID, Status.FAIL, "; ".join(problems), measured)
+    if unreadable:
+        return CheckResult(ID, Status.ERROR, f"{len(unreadable)} unreadable ({_name(unreadable)})", measured)
+    if not common and expected:
+        return CheckResult(ID, Status.FAIL, "no file of the primary is on the copy", measured)
+    if not expected:
+        return CheckResult(ID, Status.ERROR, "no primary file is old enough to have been synced; nothing could be compared",
+                           measured)
+    return CheckResult(ID, Status.PASS,
+                       f"{len(common)} files match the primary ({pending} changed since the last sync, not compared)",
+                       measured)

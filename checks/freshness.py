@@ -1,0 +1,74 @@
+"""freshness: time of the last good backup against the process RPO.
+
+restic: the newest snapshot of this dataset (snapshot_filter: tags, host, path). files and
+objects: the stamp file's mtime when configured, else the newest mtime in the tree. Age above the
+RPO fails; no snapshot at all fails; a time that cannot be read is an error. The primary is the
+live source: it is checked only when it has a stamp (e.g. written by the dump job)."""
+
+from __future__ import annotations
+
+import posixpath
+
+from agent.checking import CopyContext
+from agent.clock import from_timestamp, iso
+from agent.errors import TargetUnavailable
+from agent.models import CheckResult, Status
+from agent.restic import ResticError, select_snapshots
+from agent.units import format_duration
+
+ID = "freshness"
+FORMS = ("files", "restic", "objects")
+ROLES = ("primary", "backup")
+
+
+def run(context: CopyContext) -> CheckResult:
+    spec = context.spec
+    if spec.role == "primary" and not spec.stamp:
+        return CheckResult(ID, Status.SKIP, "primary is the live source (set stamp to check its dump job)")
+    try:
+        last, source = _last_backup(context)
+    except (TargetUnavailable, ResticError) as error:
+        return CheckResult(ID, Status.ERROR, f"cannot read the last backup time: {error}")
+    if last is None:
+        return CheckResult(ID, Status.FAIL, source)
+    context.last_backup_at = last
+    rpo = context.dataset.process.rpo_seconds
+    age = (context.now - last).total_seconds()
+    measured = {"last_backup_at": iso(last), "age_seconds": round(age, 3), "rpo_seconds": rpo}
+    if age < -300:
+        return CheckResult(ID, Status.ERROR, f"last backup {iso(last)} is in the future ({source}); check clocks", measured)
+    if age > rpo:
+        return CheckResult(ID, Status.FAIL,
+                           f"stale: last backup {format_duration(age)} ago, RPO {format_duration(rpo)} ({source})", measured)
+    return CheckResult(ID, Status.PASS, f"last backup {format_duration(age)} ago, within RPO {format_duration(rpo)} ({source})",
+                       measured)
+
+
+def _last_backup(context: CopyContext):
+    spec = context.spec
+    if spec.form == "restic":
+        snapshots = context.facts.get("snapshots")
+        if snapshots is None:
+            snapshots = context.restic.snapshots()
+            context.facts["snapshots"] = snapshots
+        own = select_snapshots(snapshots, spec.snapshot_filter)
+        context.facts["dataset_snapshots"] = own
+        if not own:
+            where = f" matching {spec.snapshot_filter}" if spec.snapshot_filter else ""
+            return None, f"no snapshot for this dataset{where} ({len(snapshots)} in the repository)"
+        newest = own[-1]
+        return newest.time, f"snapshot {newest.short_id}"
+    if spec.stamp:
+        stamp_path = posixpath.join(spec.path, spec.stamp)
+        entry = context.handle.stat(stamp_path)
+        if entry is None:
+            return None, f"stamp {spec.stamp} is missing"
+        return from_timestamp(entry.mtime), f"stamp {spec.stamp}"
+    entries = context.facts.get("entries")
+    if entries is None:
+        entries = context.handle.scan(spec.path)
+        context.facts["entries"] = entries
+    if not entries:
+        return None, "the copy holds no files"
+    newest = max(entries.values(), key=lambda e: e.mtime)
+    return from_timestamp(newest.mtime), f"newest file {newest.relpath}"

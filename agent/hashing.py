@@ -101,27 +101,24 @@ class HashCache:
         self._db.close()
 
 
-def hash_tree(
-    root: str,
+def split_cached(
     entries: Iterable[FileEntry],
+    key: Callable[[FileEntry], str],
     *,
     cache: HashCache,
     now: float,
     rehash_every: float,
-    workers: int,
-    progress: Callable[[int], None] | None = None,
-) -> HashOutcome:
-    """Given a tree root and the entries to hash, return their SHA-256, reading only what changed.
+) -> tuple[dict[str, str], list[tuple[FileEntry, tuple | None]]]:
+    """Given entries and how to name each in the cache, return (digests taken from the cache, entries to read).
 
     A file whose cached entry matches size, mtime, inode and ctime and is younger than
-    `rehash_every` seconds is taken from the cache; every other file is read, in parallel.
+    `rehash_every` seconds is taken from the cache; every other file must be read. Shared by every
+    target kind (local paths, ssh://user@host:port/path keys) so the rule lives in one place.
     """
-    root = os.path.abspath(root)
     digests: dict[str, str] = {}
     to_read: list[tuple[FileEntry, tuple | None]] = []
     for entry in entries:
-        absolute = os.path.join(root, entry.relpath)
-        cached = cache.lookup(absolute)
+        cached = cache.lookup(key(entry))
         if (
             cached
             and cached[0] == entry.size
@@ -133,6 +130,52 @@ def hash_tree(
             digests[entry.relpath] = cached[4]
         else:
             to_read.append((entry, cached))
+    return digests, to_read
+
+
+def store_read(
+    read: Iterable[tuple[FileEntry, tuple | None, str]],
+    key: Callable[[FileEntry], str],
+    *,
+    cache: HashCache,
+    now: float,
+) -> tuple[dict[str, str], list[str]]:
+    """Given freshly read (entry, cached row, digest) triples, store them and return (digests, silently changed).
+
+    A digest that differs from the cached one while size and mtime did not change is silent
+    corruption: nothing that writes through the kernel leaves both untouched.
+    """
+    digests: dict[str, str] = {}
+    silently_changed: list[str] = []
+    rows = []
+    for entry, cached, digest in read:
+        digests[entry.relpath] = digest
+        if cached and cached[0] == entry.size and cached[1] == entry.mtime_ns and cached[4] != digest:
+            silently_changed.append(entry.relpath)
+        rows.append((key(entry), entry.size, entry.mtime_ns, entry.inode, entry.ctime_ns, digest, now))
+    cache.store_many(rows)
+    return digests, sorted(silently_changed)
+
+
+def hash_tree(
+    root: str,
+    entries: Iterable[FileEntry],
+    *,
+    cache: HashCache,
+    now: float,
+    rehash_every: float,
+    workers: int,
+    progress: Callable[[int], None] | None = None,
+) -> HashOutcome:
+    """Given a tree root and the entries to hash, return their SHA-256, reading only what changed
+    (see split_cached for when a file is read), in parallel.
+    """
+    root = os.path.abspath(root)
+
+    def key(entry: FileEntry) -> str:
+        return os.path.join(root, entry.relpath)
+
+    digests, to_read = split_cached(entries, key, cache=cache, now=now, rehash_every=rehash_every)
     from_cache = len(digests)
 
     def read(item: tuple[FileEntry, tuple | None]) -> tuple[FileEntry, tuple | None, str | None, str | None]:
@@ -146,8 +189,7 @@ def hash_tree(
         return entry, cached, digest, None
 
     unreadable: dict[str, str] = {}
-    silently_changed: list[str] = []
-    rows = []
+    done: list[tuple[FileEntry, tuple | None, str]] = []
     bytes_read = 0
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for entry, cached, digest, problem in pool.map(read, to_read):
@@ -155,10 +197,7 @@ def hash_tree(
                 unreadable[entry.relpath] = problem or "unreadable"
                 continue
             bytes_read += entry.size
-            digests[entry.relpath] = digest
-            if cached and cached[0] == entry.size and cached[1] == entry.mtime_ns and cached[4] != digest:
-                silently_changed.append(entry.relpath)
-            absolute = os.path.join(root, entry.relpath)
-            rows.append((absolute, entry.size, entry.mtime_ns, entry.inode, entry.ctime_ns, digest, now))
-    cache.store_many(rows)
-    return HashOutcome(digests, unreadable, sorted(silently_changed), bytes_read, from_cache)
+            done.append((entry, cached, digest))
+    fresh, silently_changed = store_read(done, key, cache=cache, now=now)
+    digests.update(fresh)
+    return HashOutcome(digests, unreadable, silently_changed, bytes_read, from_cache)

@@ -13,6 +13,10 @@ def open_target(target: Target, context: TargetContext) -> TargetHandle:
     """Given a configured target, return a handle for it. Kinds not built yet answer error, never pass."""
     if target.kind == "local":
         return LocalTarget(target, context)
+    if target.kind == "ssh":
+        from agent.targets.ssh import SshTarget  # paramiko loads only when an ssh target is configured
+
+        return SshTarget(target, context)
     return UnsupportedTarget(
         target, context, f"target kind {target.kind!r} is not supported by this version yet; copies cannot be verified"
     )

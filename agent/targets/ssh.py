@@ -1,0 +1,444 @@
+"""SSH targets (the Droplet, the NAS): one paramiko connection per target, commands run remotely.
+
+Why remote commands: an inventory is ONE `find -printf` per tree, not one round trip per file,
+and SHA-256 is computed by `sha256sum` on the remote host, so file data never crosses the
+network just to be hashed — only paths go out and digests come back.
+
+Host keys are verified strictly against the configured known_hosts file: an unknown or changed
+key refuses the connection (RejectPolicy) and the error names the key the server presented, so an
+operator can compare it with the host before pinning it. Nothing is ever auto-accepted.
+
+Every failure (host key, authentication, refused, silent server, command timeout, remote error)
+raises TargetUnavailable, or is a Probe(ok=False) from probe(): the checks turn it into `error`.
+A failed connection is remembered for the rest of the run, so a dead host costs one timeout,
+not one per check.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import posixpath
+import re
+import select
+import shlex
+import socket
+import threading
+import time
+from typing import Any
+
+import paramiko
+
+from agent.errors import TargetUnavailable
+from agent.hashing import FileEntry, HashOutcome, split_cached, store_read
+from agent.targets.base import Probe, ResticLocation, TargetContext, TargetHandle
+from agent.units import parse_duration
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 22
+DEFAULT_CONNECT_TIMEOUT = 15.0
+KEEPALIVE_SECONDS = 30
+# find's record per file: relative path, size, mtime, inode, ctime — NUL-separated, so any name
+# (spaces, newlines, non-UTF-8 bytes) survives.
+FIND_FORMAT = r"%P\0%s\0%T@\0%i\0%C@\0"
+STAT_FORMAT = r"%s\0%T@\0%i\0%C@\0"
+MISSING_EXIT = 44
+_SHA256_LINE = re.compile(rb"^\\?([0-9a-f]{64}) [ *](.*)$", re.S)
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """Return a host key's fingerprint in OpenSSH's form (`SHA256:base64`), as `ssh-keygen -lf` prints it."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+class UnknownHostKey(paramiko.SSHException):
+    """The server's host key is not in known_hosts. Carries the presented key for the message."""
+
+    def __init__(self, hostname: str, key: paramiko.PKey):
+        super().__init__(f"host key for {hostname} not in known_hosts")
+        self.hostname = hostname
+        self.key = key
+
+
+class _RejectNamingKey(paramiko.RejectPolicy):
+    """RejectPolicy that keeps the presented key, so the error can name its fingerprint."""
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        raise UnknownHostKey(hostname, key)
+
+
+class _CountingSocket:
+    """A TCP socket that counts the bytes it carries: what the transport really moved on the wire."""
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+        self.bytes_sent = 0
+        self.bytes_received = 0
+
+    def send(self, data: bytes) -> int:
+        sent = self._sock.send(data)
+        self.bytes_sent += sent
+        return sent
+
+    def sendall(self, data: bytes) -> None:
+        self._sock.sendall(data)
+        self.bytes_sent += len(data)
+
+    def recv(self, size: int) -> bytes:
+        data = self._sock.recv(size)
+        self.bytes_received += len(data)
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def _decimal_ns(text: str) -> int:
+    """Given find's seconds with a fraction ("1700000000.1234567890"), return exact nanoseconds."""
+    whole, _, fraction = text.partition(".")
+    return int(whole) * 1_000_000_000 + int((fraction + "000000000")[:9])
+
+
+def parse_find(output: bytes) -> dict[str, FileEntry]:
+    """Given `find -printf FIND_FORMAT` output, return the entries keyed by relative path."""
+    fields = output.split(b"\0")
+    if fields and fields[-1] == b"":
+        fields.pop()
+    if len(fields) % 5:
+        raise TargetUnavailable(f"unexpected find output: {len(fields)} fields is not a multiple of 5")
+    entries: dict[str, FileEntry] = {}
+    for i in range(0, len(fields), 5):
+        name, size, mtime, inode, ctime = fields[i:i + 5]
+        relpath = name.decode("utf-8", "surrogateescape")
+        entries[relpath] = FileEntry(relpath, int(size), float(mtime), int(inode), _decimal_ns(ctime.decode()))
+    return entries
+
+
+def parse_sha256sum(output: bytes) -> dict[str, str]:
+    """Given `sha256sum -z` output (NUL-terminated records, names unescaped), return {name: digest}."""
+    digests = {}
+    for record in output.split(b"\0"):
+        if not record:
+            continue
+        match = _SHA256_LINE.match(record)
+        if match:
+            digests[match.group(2).decode("utf-8", "surrogateescape")] = match.group(1).decode()
+    return digests
+
+
+class SshTarget(TargetHandle):
+    """A host reached over SSH with a private key and a pinned known_hosts file."""
+
+    def __init__(self, target, context: TargetContext):
+        super().__init__(target, context)
+        options = target.options
+        self.host: str = options["host"]
+        self.port: int = int(options.get("port", DEFAULT_PORT))
+        self.user: str = options["user"]
+        self.key_file: str = options["key_file"]
+        self.known_hosts: str = options["known_hosts"]
+        self.connect_timeout: float = parse_duration(options.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT))
+        self._lock = threading.Lock()
+        self._client: paramiko.SSHClient | None = None
+        self._socket: _CountingSocket | None = None
+        self._failure: str | None = None
+
+    # -- connection -------------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}"
+
+    def wire_bytes(self) -> tuple[int, int]:
+        """Return (sent, received) bytes on this target's TCP connection so far (0, 0 before connecting)."""
+        if self._socket is None:
+            return 0, 0
+        return self._socket.bytes_sent, self._socket.bytes_received
+
+    def _transport(self) -> paramiko.Transport:
+        """Return the open transport, connecting on first use. Raise TargetUnavailable."""
+        with self._lock:
+            if self._client is not None:
+                transport = self._client.get_transport()
+                if transport is not None and transport.is_active():
+                    return transport
+                self._drop()
+                self._failure = None  # the connection died after working: try once more
+            if self._failure is not None:
+                raise TargetUnavailable(self._failure)
+            try:
+                self._client = self._connect()
+            except TargetUnavailable as error:
+                self._failure = str(error)
+                raise
+            return self._client.get_transport()
+
+    def _connect(self) -> paramiko.SSHClient:
+        deadline = time.monotonic() + self.connect_timeout
+        where = f"{self.address}"
+        try:
+            key = paramiko.PKey.from_path(self.key_file)
+        except (OSError, paramiko.SSHException, ValueError) as error:
+            raise TargetUnavailable(f"cannot load private key {self.key_file}: {error}") from error
+        client = paramiko.SSHClient()
+        try:
+            client.load_host_keys(self.known_hosts)
+        except OSError as error:
+            raise TargetUnavailable(f"cannot read known_hosts {self.known_hosts}: {error.strerror or error}") from error
+        client.set_missing_host_key_policy(_RejectNamingKey())
+        try:
+            raw = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
+        except TimeoutError as error:
+            raise TargetUnavailable(f"cannot connect to {where}: no answer within {self.connect_timeout:g}s") from error
+        except OSError as error:
+            raise TargetUnavailable(f"cannot connect to {where}: {error.strerror or error}") from error
+        counted = _CountingSocket(raw)
+        remaining = max(0.5, deadline - time.monotonic())
+        try:
+            client.connect(
+                self.host, self.port, username=self.user, pkey=key, sock=counted,
+                timeout=remaining, banner_timeout=remaining, auth_timeout=remaining, channel_timeout=remaining,
+                allow_agent=False, look_for_keys=False,
+            )
+        except paramiko.BadHostKeyException as error:
+            client.close()
+            raise TargetUnavailable(
+                f"host key CHANGED for {where}: server presented {error.key.get_name()} {fingerprint(error.key)}, "
+                f"known_hosts {self.known_hosts} has {fingerprint(error.expected_key)}; refusing to connect "
+                "(possible man-in-the-middle, or the host was rebuilt: verify, then update known_hosts)"
+            ) from error
+        except UnknownHostKey as error:
+            client.close()
+            raise TargetUnavailable(
+                f"unknown host key for {where}: server presented {error.key.get_name()} {fingerprint(error.key)}, "
+                f"not in known_hosts {self.known_hosts}; refusing to connect (verify it on the host with "
+                "`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`, then add it)"
+            ) from error
+        except paramiko.AuthenticationException as error:
+            client.close()
+            raise TargetUnavailable(f"authentication failed for {where} with key {self.key_file}: {error}") from error
+        except (paramiko.SSHException, OSError, EOFError) as error:
+            client.close()
+            reason = str(error) or type(error).__name__
+            if "banner" in reason.lower():
+                reason = f"the server did not speak SSH within {self.connect_timeout:g}s ({reason})"
+            raise TargetUnavailable(f"cannot connect to {where}: {reason}") from error
+        transport = client.get_transport()
+        transport.set_keepalive(KEEPALIVE_SECONDS)
+        self._socket = counted
+        log.debug("connected to %s", where)
+        return client
+
+    def _drop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self._client = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    # -- remote commands --------------------------------------------------------------------
+
+    def run(self, command: str, *, stdin: bytes = b"", timeout: float | None = None) -> tuple[int, bytes, bytes]:
+        """Run one shell command on the host and return (exit status, stdout, stderr).
+
+        stdin is fed from a separate thread while output is read, so a long input cannot
+        deadlock against a full output window. Raise TargetUnavailable on connection loss or when
+        the command runs past `timeout` (default: the run's command timeout).
+        """
+        timeout = timeout or self.context.command_timeout
+        transport = self._transport()
+        try:
+            channel = transport.open_session(timeout=self.connect_timeout)
+        except (paramiko.SSHException, OSError, EOFError) as error:
+            raise TargetUnavailable(f"{self.address}: cannot open a session: {error}") from error
+        out: list[bytes] = []
+        err: list[bytes] = []
+        deadline = time.monotonic() + timeout
+        writer = None
+        try:
+            channel.exec_command(command)
+            if stdin:
+                writer = threading.Thread(target=_feed, args=(channel, stdin), daemon=True)
+                writer.start()
+            else:
+                channel.shutdown_write()
+            while True:
+                drained = False
+                while channel.recv_ready():
+                    out.append(channel.recv(1 << 16))
+                    drained = True
+                while channel.recv_stderr_ready():
+                    err.append(channel.recv_stderr(1 << 16))
+                    drained = True
+                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                    break
+                if drained:
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TargetUnavailable(f"{self.address}: remote command timed out after {timeout:g}s: "
+                                            f"{command[:200]}")
+                if not transport.is_active():
+                    raise TargetUnavailable(f"{self.address}: connection lost while running a command")
+                select.select([channel], [], [], min(remaining, 0.25))
+            status = channel.recv_exit_status()
+        except (paramiko.SSHException, OSError, EOFError) as error:
+            raise TargetUnavailable(f"{self.address}: remote command failed: {error}") from error
+        finally:
+            channel.close()
+        return status, b"".join(out), b"".join(err)
+
+    def _cache_key(self, root: str):
+        prefix = f"ssh://{self.user}@{self.host}:{self.port}"
+        base = root if root.startswith("/") else "/~/" + root
+
+        def key(entry: FileEntry) -> str:
+            return prefix + posixpath.join(base, entry.relpath)
+
+        return key
+
+    # -- TargetHandle -----------------------------------------------------------------------
+
+    def probe(self, path: str, *, require_tree: bool) -> Probe:
+        quoted = shlex.quote(path)
+        script = (
+            f"if ! test -e {quoted}; then echo missing; "
+            + (f"elif ! test -d {quoted}; then echo notdir; elif ! test -r {quoted} -a -x {quoted}; then echo denied; "
+               if require_tree else f"elif ! test -r {quoted}; then echo denied; ")
+            + "else echo ok; fi"
+        )
+        try:
+            status, out, err = self.run(script, timeout=min(self.context.command_timeout, 60 + self.connect_timeout))
+        except TargetUnavailable as error:
+            return Probe(False, str(error), facts={"host": self.host, "port": self.port})
+        answer = out.decode(errors="replace").strip()
+        facts = {"host": self.host, "port": self.port}
+        if status != 0 or answer not in ("ok", "missing", "notdir", "denied"):
+            return Probe(False, f"{self.address}: probe failed (exit {status}): {_tail(err)}", facts=facts)
+        detail = {
+            "ok": f"reachable over SSH ({self.address})",
+            "missing": f"path does not exist on {self.address}: {path}",
+            "notdir": f"not a directory on {self.address}: {path}",
+            "denied": f"permission denied on {self.address}: {path}",
+        }[answer]
+        return Probe(answer == "ok", detail, facts=facts)
+
+    def scan(self, path: str) -> dict[str, FileEntry]:
+        status, out, err = self.run(f"find -H {shlex.quote(path)} -type f -printf '{FIND_FORMAT}'")
+        if status != 0:
+            raise TargetUnavailable(f"cannot list {path} on {self.address}: {_tail(err)}")
+        return parse_find(out)
+
+    def stat(self, path: str) -> FileEntry | None:
+        quoted = shlex.quote(path)
+        status, out, err = self.run(
+            f"if test -e {quoted}; then exec find -H {quoted} -maxdepth 0 -printf '{STAT_FORMAT}'; "
+            f"else exit {MISSING_EXIT}; fi"
+        )
+        if status == MISSING_EXIT:
+            return None
+        fields = out.split(b"\0")
+        if status != 0 or len(fields) < 4:
+            raise TargetUnavailable(f"cannot stat {path} on {self.address}: {_tail(err)}")
+        size, mtime, inode, ctime = fields[:4]
+        return FileEntry(posixpath.basename(path), int(size), float(mtime), int(inode), _decimal_ns(ctime.decode()))
+
+    def hash(self, path: str, entries: list[FileEntry]) -> HashOutcome:
+        """SHA-256 by `sha256sum` on the host: paths go out NUL-separated on stdin, digests come back.
+
+        Files are split into `hash_workers` batches of similar total size, each one remote
+        command on its own channel of the same connection, so the host's cores work in parallel.
+        """
+        key = self._cache_key(path)
+        digests, to_read = split_cached(entries, key, cache=self.context.hash_cache, now=self.context.now,
+                                        rehash_every=self.context.rehash_every)
+        from_cache = len(digests)
+        batches = _balance(to_read, max(1, self.context.hash_workers))
+        results: list[tuple[dict[str, str], bytes] | BaseException] = [None] * len(batches)  # type: ignore[list-item]
+
+        def work(index: int) -> None:
+            batch = batches[index]
+            payload = b"".join(e.relpath.encode("utf-8", "surrogateescape") + b"\0" for e, _ in batch)
+            try:
+                status, out, err = self.run(
+                    f"cd {shlex.quote(path)} && xargs -0 -r sha256sum -z --", stdin=payload)
+                results[index] = (parse_sha256sum(out), err)
+            except BaseException as error:  # noqa: BLE001 - re-raised below in the caller's thread
+                results[index] = error
+
+        threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(len(batches))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        unreadable: dict[str, str] = {}
+        done: list[tuple[FileEntry, tuple | None, str]] = []
+        for batch, result in zip(batches, results, strict=True):
+            if isinstance(result, BaseException):
+                raise result
+            found, err = result
+            reasons = _sha256sum_errors(err)
+            for entry, cached in batch:
+                digest = found.get(entry.relpath)
+                if digest is None:
+                    unreadable[entry.relpath] = reasons.get(entry.relpath, "not hashed by sha256sum on the host")
+                else:
+                    done.append((entry, cached, digest))
+        fresh, silently_changed = store_read(done, key, cache=self.context.hash_cache, now=self.context.now)
+        digests.update(fresh)
+        bytes_read = sum(entry.size for entry, _, _ in done)
+        return HashOutcome(digests, unreadable, silently_changed, bytes_read, from_cache)
+
+    def restic_location(self, path: str) -> ResticLocation:
+        """restic over SFTP with OpenSSH, under the same key, port and known_hosts as the agent's own connection."""
+        command = shlex.join([
+            "ssh", "-p", str(self.port), "-i", self.key_file,
+            "-o", f"UserKnownHostsFile={self.known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+            "-o", f"ConnectTimeout={max(1, round(self.connect_timeout))}",
+            "-o", f"ServerAliveInterval={KEEPALIVE_SECONDS}",
+            f"{self.user}@{self.host}", "-s", "sftp",
+        ])
+        return ResticLocation(repository=f"sftp:{self.user}@{self.host}:{path}", options=(f"sftp.command={command}",))
+
+
+def _feed(channel: paramiko.Channel, data: bytes) -> None:
+    try:
+        channel.sendall(data)
+        channel.shutdown_write()
+    except (paramiko.SSHException, OSError, EOFError):
+        log.debug("feeding stdin failed", exc_info=True)
+
+
+def _balance(items: list[tuple[FileEntry, tuple | None]], count: int) -> list[list[tuple[FileEntry, tuple | None]]]:
+    """Split files into up to `count` batches of similar total size (largest first into the lightest)."""
+    if not items:
+        return []
+    batches: list[list] = [[] for _ in range(min(count, len(items)))]
+    loads = [0] * len(batches)
+    for item in sorted(items, key=lambda i: i[0].size, reverse=True):
+        lightest = loads.index(min(loads))
+        batches[lightest].append(item)
+        loads[lightest] += item[0].size
+    return batches
+
+
+def _sha256sum_errors(stderr: bytes) -> dict[str, str]:
+    """Map `sha256sum: NAME: reason` lines to {NAME: reason}."""
+    reasons = {}
+    for line in stderr.decode("utf-8", "surrogateescape").splitlines():
+        if line.startswith("sha256sum: "):
+            name, _, reason = line[len("sha256sum: "):].rpartition(": ")
+            if name:
+                reasons[name] = reason
+    return reasons
+
+
+def _tail(stderr: bytes) -> str:
+    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no error output"

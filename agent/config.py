@@ -422,7 +422,13 @@ def _build(document: dict, path: Path) -> Config:
 
     def resolve(value: str | None, default: str) -> Path:
         # Relative paths in the file are relative to the file, so a config can travel with its data.
-        chosen = Path(os.path.expanduser(value or default))
+        text = value or default
+        # systemd's LoadCredential= puts secrets in $CREDENTIALS_DIRECTORY, one directory per unit,
+        # so one targets.yaml serves every unit (cron sets it to /etc/backup-agent/credentials).
+        credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+        if credentials:
+            text = text.replace("${CREDENTIALS_DIRECTORY}", credentials).replace("$CREDENTIALS_DIRECTORY", credentials)
+        chosen = Path(os.path.expanduser(text))
         return chosen if chosen.is_absolute() else base_dir / chosen
 
     raw_agent = document.get("agent") or {}

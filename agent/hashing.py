@@ -15,7 +15,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 CHUNK = 1 << 20
@@ -43,6 +43,12 @@ class HashOutcome:
     silently_changed: list[str]  # same size+mtime as last time, different content
     bytes_read: int
     files_from_cache: int
+    # Files the target could not afford to verify this run (an S3 object without a full-object
+    # checksum, outside this run's download sample): neither a match nor a mismatch, and said so.
+    not_verified: list[str] = field(default_factory=list)
+    # relpath -> how its digest was obtained where the kind has several ways
+    # (s3: "checksum", "download", "earlier"); empty for kinds that always read the data.
+    methods: dict[str, str] = field(default_factory=dict)
 
 
 def scan_tree(root: str) -> dict[str, FileEntry]:

@@ -31,7 +31,7 @@ TARGET_KIND_KEYS = {
     "local": {"require_mount"},
     "ssh": {"host", "port", "user", "key_file", "known_hosts", "connect_timeout"},
     "s3": {"endpoint", "region", "bucket", "path_style", "credentials_file", "profile", "sample_bytes",
-           "connect_timeout"},
+           "connect_timeout", "min_retention"},
 }
 TARGET_KIND_REQUIRED = {"local": set(), "ssh": {"host", "user", "key_file", "known_hosts"}, "s3": {"bucket"}}
 # Media on which a local copy is usually removable: require_mount defaults to true there.
@@ -329,6 +329,7 @@ def _semantic_problems(document: dict) -> list[str]:
         for key in sorted(TARGET_KIND_REQUIRED[kind] - set(target)):
             problems.append(f"targets.{name}.{key}: required for kind {kind}")
         _check_duration(problems, f"targets.{name}.connect_timeout", target.get("connect_timeout"))
+        _check_duration(problems, f"targets.{name}.min_retention", target.get("min_retention"))
         if "sample_bytes" in target:
             _check_size(problems, f"targets.{name}.sample_bytes", target["sample_bytes"])
 

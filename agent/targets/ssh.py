@@ -223,8 +223,11 @@ class SshTarget(TargetHandle):
         except (paramiko.SSHException, OSError, EOFError) as error:
             client.close()
             reason = str(error) or type(error).__name__
-            if "banner" in reason.lower():
-                reason = f"the server did not speak SSH within {self.connect_timeout:g}s ({reason})"
+            if counted.bytes_received == 0:
+                # paramiko's own message here ("No existing session") would hide the cause.
+                reason = f"the server accepted TCP but did not speak SSH within {self.connect_timeout:g}s"
+            elif "banner" in reason.lower():
+                reason = f"the server did not speak SSH ({reason})"
             raise TargetUnavailable(f"cannot connect to {where}: {reason}") from error
         transport = client.get_transport()
         transport.set_keepalive(KEEPALIVE_SECONDS)

@@ -194,26 +194,46 @@ def _duplicate_recording_loader(duplicates: list[str]) -> type:
     """Return a SafeLoader that records duplicate mapping keys (PyYAML silently keeps the last)."""
 
     class Loader(yaml.SafeLoader):
-        pass
+        def construct_document(self, node: yaml.Node) -> Any:
+            # Duplicates are found on the node tree, where the key path of each mapping is known.
+            _record_duplicates(node, [], duplicates, set())
+            return super().construct_document(node)
 
     def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: dict[Any, int] = {}
         for key_node, _ in node.value:
             key = loader.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
             if not isinstance(key, str | int | float | bool) and key is not None:
                 duplicates.append(f"line {line}: a key must be a plain name, got {type(key).__name__}; "
                                   "check for a missing space after ':' or stray braces")
-                continue
-            if key in seen:
-                duplicates.append(f"line {line}: duplicate key {key!r} (first defined on line {seen[key]}); "
-                                  "names must be unique: rename or merge the two entries")
-            else:
-                seen[key] = line
         return yaml.SafeLoader.construct_mapping(loader, node, deep)
 
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
     return Loader
+
+
+def _record_duplicates(node: yaml.Node, where: list, duplicates: list[str], seen_nodes: set[int]) -> None:
+    """Walk a composed YAML node tree; record each duplicate mapping key with its key path and lines."""
+    if id(node) in seen_nodes:  # an alias: already walked
+        return
+    seen_nodes.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first_line: dict[tuple[str, str], int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            identity = (key_node.tag, key_node.value)
+            line = key_node.start_mark.line + 1
+            if identity in first_line:
+                duplicates.append(f"{key_path([*where, key_node.value])}: duplicate key {key_node.value!r} on line "
+                                  f"{line} (first defined on line {first_line[identity]}); names must be unique: "
+                                  "rename or merge the two entries")
+            else:
+                first_line[identity] = line
+            _record_duplicates(value_node, [*where, key_node.value], duplicates, seen_nodes)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _record_duplicates(item, [*where, index], duplicates, seen_nodes)
 
 
 def parse_config(document: Any, path: Path, duplicates: list[str] | None = None) -> Config:

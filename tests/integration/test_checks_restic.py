@@ -1,0 +1,267 @@
+"""restic copies through the real checks: freshness, restic-structure, restic-read-data.
+
+Each test breaks its own copy of a real repository (made once per session by restic itself) and
+must see `fail` or `error`, never `pass`. The read-data rotation runs with t = 3 groups
+(agent.read_data_cycle 3d / agent.schedule_interval 1d) so a whole cycle is three runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agent.models import Status
+from tests.integration.conftest import (
+    PASSWORD,
+    STALE_DAYS,
+    STALE_TAG,
+    ResticTemplate,
+    Sandbox,
+    check_result,
+    copy_result,
+    dataset_result,
+    flip_bytes,
+    mirror,
+    pack_files,
+    read_data_group,
+    statuses,
+)
+
+pytestmark = pytest.mark.integration
+
+DATASET = "platform-db"
+GROUPS = 3
+
+
+def restic_layout(sandbox: Sandbox, template: ResticTemplate, repo: Path, **copy_extra) -> None:
+    """A primary on the droplet stand-in and one restic copy on the NAS stand-in (2-2-1 policy,
+    so a healthy copy makes a compliant dataset and any broken one does not)."""
+    sandbox.target("droplet", "cloud-vm", "do-sgp1")
+    sandbox.target("nas", "nas", "office")
+    sandbox.dataset(
+        DATASET,
+        primary=sandbox.files_copy("droplet", template.data, stamp=None),
+        copies=[sandbox.restic_copy("nas", repo, **copy_extra)],
+        policy={"copies": 2, "media": 2, "offsite": 1},
+    )
+
+
+def assert_never_pass_beyond_reachable(copy) -> None:
+    """A copy that cannot be read must not pass any check that looks at its content."""
+    for check in copy.checks:
+        if check.name != "reachable":
+            assert check.status != Status.PASS, statuses(copy)
+
+
+def assert_no_secret(run) -> None:
+    for dataset in run.datasets:
+        for copy in dataset.copies:
+            for check in copy.checks:
+                assert PASSWORD not in check.detail
+                assert "not-the-password" not in check.detail
+
+
+def test_healthy_repository_passes(sandbox, restic_template, make_repo):
+    restic_layout(sandbox, restic_template, make_repo())
+    run = sandbox.verify()
+
+    copy = copy_result(run, DATASET, "nas")
+    assert {c.name: c.status for c in copy.checks} == {
+        "reachable": Status.PASS, "freshness": Status.PASS,
+        "restic-structure": Status.PASS, "restic-read-data": Status.PASS,
+    }, statuses(copy)
+    assert copy.status == Status.PASS
+    freshness = check_result(copy, "freshness")
+    assert 0 <= freshness.measured["age_seconds"] < 3600  # the FRESH_TAG snapshot, not the stale one
+    assert copy.last_backup_at is not None
+    assert dataset_result(run, DATASET).status == Status.PASS
+    assert run.compliant
+    assert_no_secret(run)
+
+
+def test_read_data_rotation_advances_and_records_coverage(sandbox, restic_template, make_repo):
+    restic_layout(sandbox, restic_template, make_repo())
+    seen = []
+    for _ in range(GROUPS + 1):
+        run = sandbox.verify()
+        read_data = check_result(copy_result(run, DATASET, "nas"), "restic-read-data")
+        assert read_data.status == Status.PASS, read_data.detail
+        seen.append((read_data.measured["subset"], read_data.measured["coverage_ratio"]))
+
+    # n advances every run and wraps after t; coverage grows to every pack within one cycle.
+    assert seen == [("1/3", 0.3333), ("2/3", 0.6667), ("3/3", 1.0), ("1/3", 1.0)]
+    state = json.loads((sandbox.root / "state" / "state.json").read_text())
+    (entry,) = state["read-data"].values()
+    assert entry["t"] == GROUPS and entry["next"] == 2
+    assert sorted(entry["read"]) == ["1", "2", "3"]
+
+
+def test_flipped_bytes_in_a_pack_fail_read_data_once_the_rotation_reaches_them(sandbox, restic_template, make_repo):
+    repo = make_repo()
+    data_pack = pack_files(repo)[0]  # the largest pack holds file contents, not trees
+    # Pack IDs are random: choose a small t that puts the pack past group 1, so the runs before
+    # the rotation reaches it are seen to pass (t = 3 when none does, ≈ 2 % of sessions).
+    groups = next((t for t in (3, 4, 5, 6) if read_data_group(data_pack, t) >= 2), GROUPS)
+    sandbox.agent["read_data_cycle"] = f"{groups}d"
+    group = read_data_group(data_pack, groups)
+    flip_bytes(data_pack)
+    restic_layout(sandbox, restic_template, repo)
+
+    history = []
+    for run_number in range(1, group + 2):
+        copy = copy_result(sandbox.verify(), DATASET, "nas")
+        structure = check_result(copy, "restic-structure")
+        read_data = check_result(copy, "restic-read-data")
+        history.append((run_number, read_data.measured["subset"], read_data.status))
+        # Plain `restic check` never reads pack contents: the structure check alone cannot see this.
+        assert structure.status == Status.PASS, structure.detail
+        if run_number < group:
+            assert read_data.status == Status.PASS, history
+            assert copy.status == Status.PASS
+        else:
+            # Caught when the rotation reaches the pack's group, and read again until repaired.
+            assert read_data.status == Status.FAIL, history
+            assert read_data.measured["subset"] == f"{group}/{groups}"
+            assert "data errors" in read_data.detail
+            assert read_data.measured["coverage_ratio"] < 1.0
+            assert copy.status == Status.FAIL
+    # Always within one cycle: a fail among the first t runs, whichever group the pack fell in.
+    assert any(status == Status.FAIL for number, _, status in history if number <= groups), history
+
+
+def test_deleted_pack_fails_structure(sandbox, restic_template, make_repo):
+    repo = make_repo()
+    data_pack = pack_files(repo)[0]
+    # Read-data must not land on the missing pack here: restic 0.14 retries a missing pack for
+    # ≈ 40 s. Pick a group count that keeps it out of group 1 (the first run's group).
+    groups = next(t for t in range(2, 10) if read_data_group(data_pack, t) != 1)
+    sandbox.agent["read_data_cycle"] = f"{groups}d"
+    data_pack.chmod(0o600)
+    data_pack.unlink()
+    restic_layout(sandbox, restic_template, repo)
+
+    run = sandbox.verify()
+    copy = copy_result(run, DATASET, "nas")
+    structure = check_result(copy, "restic-structure")
+    assert structure.status == Status.FAIL, statuses(copy)
+    assert "data errors" in structure.detail
+    assert check_result(copy, "restic-read-data").status != Status.PASS
+    assert copy.status == Status.FAIL
+    assert dataset_result(run, DATASET).status != Status.PASS
+
+
+def test_stale_snapshot_fails_freshness(sandbox, restic_template, make_repo):
+    # The repository also holds a fresh snapshot of another dataset: it must not hide the stale one.
+    restic_layout(sandbox, restic_template, make_repo(), snapshot_filter={"tags": [STALE_TAG]})
+    copy = copy_result(sandbox.verify(), DATASET, "nas")
+    freshness = check_result(copy, "freshness")
+    assert freshness.status == Status.FAIL, statuses(copy)
+    assert "stale" in freshness.detail
+    assert freshness.measured["age_seconds"] > (STALE_DAYS - 1) * 86400
+    assert freshness.measured["age_seconds"] > freshness.measured["rpo_seconds"]
+    assert copy.status == Status.FAIL
+
+
+def test_stale_when_the_newest_snapshot_of_the_repository_is_old(sandbox, restic_template, make_repo):
+    repo = make_repo()
+    fresh = json.loads(restic_template.restic(repo, "snapshots", "--json", "--tag", "platform-db"))
+    restic_template.restic(repo, "forget", *(s["id"] for s in fresh))
+    restic_layout(sandbox, restic_template, repo)
+
+    copy = copy_result(sandbox.verify(), DATASET, "nas")
+    freshness = check_result(copy, "freshness")
+    assert freshness.status == Status.FAIL, statuses(copy)
+    assert freshness.measured["age_seconds"] > (STALE_DAYS - 1) * 86400
+    assert copy.status == Status.FAIL
+
+
+@pytest.mark.parametrize("snapshot_filter", [
+    {"tags": ["no-such-dataset"]},
+    {"host": "some-other-host"},
+    {"path": "/nowhere/that/was/backed/up"},
+], ids=["tag", "host", "path"])
+def test_no_snapshot_for_the_dataset_fails_freshness(sandbox, restic_template, make_repo, snapshot_filter):
+    restic_layout(sandbox, restic_template, make_repo(), snapshot_filter=snapshot_filter)
+    copy = copy_result(sandbox.verify(), DATASET, "nas")
+    freshness = check_result(copy, "freshness")
+    assert freshness.status == Status.FAIL, statuses(copy)
+    assert "no snapshot for this dataset" in freshness.detail
+    assert copy.status == Status.FAIL
+
+
+def test_wrong_password_is_an_error(sandbox, restic_template, make_repo):
+    wrong = sandbox.root / "wrong.pass"
+    wrong.write_text("not-the-password\n")
+    restic_layout(sandbox, restic_template, make_repo(), password_file=str(wrong))
+    run = sandbox.verify()
+
+    copy = copy_result(run, DATASET, "nas")
+    assert copy.status == Status.ERROR, statuses(copy)
+    assert check_result(copy, "freshness").status == Status.ERROR
+    assert "wrong password" in check_result(copy, "freshness").detail
+    assert check_result(copy, "restic-structure").status == Status.ERROR
+    assert check_result(copy, "restic-read-data").status == Status.ERROR
+    assert_never_pass_beyond_reachable(copy)
+    assert dataset_result(run, DATASET).status == Status.ERROR
+    assert_no_secret(run)
+    # A group that could not be read is not counted as read, and is tried again next run.
+    state = json.loads((sandbox.root / "state" / "state.json").read_text())
+    (entry,) = state["read-data"].values()
+    assert entry["next"] == 1 and entry["read"] == {}
+
+
+def test_unset_password_variable_is_an_error(sandbox, restic_template, make_repo, monkeypatch):
+    monkeypatch.delenv("BACKUP_AGENT_TEST_NO_SUCH_PASSWORD", raising=False)
+    restic_layout(sandbox, restic_template, make_repo(), password_env="BACKUP_AGENT_TEST_NO_SUCH_PASSWORD")
+    copy = copy_result(sandbox.verify(), DATASET, "nas")
+    assert copy.status == Status.ERROR, statuses(copy)
+    assert "BACKUP_AGENT_TEST_NO_SUCH_PASSWORD" in check_result(copy, "freshness").detail
+    assert_never_pass_beyond_reachable(copy)
+
+
+@pytest.mark.parametrize("kind", ["absent", "empty-directory"])
+def test_missing_repository_is_an_error(sandbox, restic_template, tmp_path, kind):
+    repo = tmp_path / "repos" / "gone"
+    if kind == "empty-directory":
+        repo.mkdir(parents=True)
+    restic_layout(sandbox, restic_template, repo)
+    run = sandbox.verify()
+
+    copy = copy_result(run, DATASET, "nas")
+    assert copy.status == Status.ERROR, statuses(copy)
+    assert not any(c.status == Status.FAIL for c in copy.checks), statuses(copy)
+    assert_never_pass_beyond_reachable(copy)
+    if kind == "absent":
+        assert check_result(copy, "reachable").status == Status.ERROR
+        assert "does not exist" in check_result(copy, "reachable").detail
+    else:
+        assert "no repository" in check_result(copy, "freshness").detail
+    assert dataset_result(run, DATASET).status == Status.ERROR
+
+
+def test_one_dead_copy_does_not_stop_the_others(sandbox, restic_template, make_repo, sample_tree, tmp_path):
+    sandbox.target("droplet", "cloud-vm", "do-sgp1")
+    sandbox.target("nas", "nas", "office")
+    sandbox.target("vault", "object-storage", "cloud-hk")
+    sandbox.target("hdd", "hdd", "kc-home")
+    sandbox.dataset(DATASET, primary=sandbox.files_copy("droplet", sample_tree, stamp=None), copies=[
+        sandbox.restic_copy("nas", make_repo()),
+        sandbox.restic_copy("vault", tmp_path / "vault" / "never-created"),
+        sandbox.files_copy("hdd", mirror(sample_tree, tmp_path / "hdd" / "db")),
+    ])
+    run = sandbox.verify()
+
+    dead = copy_result(run, DATASET, "vault")
+    assert dead.status == Status.ERROR, statuses(dead)
+    for target in ("droplet", "nas", "hdd"):
+        alive = copy_result(run, DATASET, target)
+        assert alive.status == Status.PASS, statuses(alive)
+    assert check_result(copy_result(run, DATASET, "nas"), "restic-read-data").status == Status.PASS
+    assert check_result(copy_result(run, DATASET, "hdd"), "files-checksum").status == Status.PASS
+    dataset = dataset_result(run, DATASET)
+    # 3-2-1 is still met by the three verified copies, but the dataset is not a pass with a dead copy.
+    assert dataset.policy.measured["verified_copies"] == 3
+    assert dataset.policy.status == Status.PASS
+    assert dataset.status == Status.ERROR

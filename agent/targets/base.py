@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +68,17 @@ class TargetHandle(ABC):
     @abstractmethod
     def restic_location(self, path: str) -> ResticLocation:
         """Return how restic reaches a repository at path on this target."""
+
+    def fetch(self, path: str, relpaths: list[str], destination: str,
+              progress: Callable[[int], None] | None = None) -> int:
+        """Copy the given files under path into the local directory destination, keeping their
+        relative paths, for a restore test; return the bytes copied. Raise TargetUnavailable.
+
+        Kinds that cannot restore yet inherit this refusal, so their restore test is an error, never a pass.
+        """
+        from agent.errors import TargetUnavailable
+
+        raise TargetUnavailable(f"restore from a {self.target.kind} target is not supported yet")
 
     def close(self) -> None:  # noqa: B027 - an optional hook: most kinds hold nothing open
         """Release connections. Safe to call twice."""

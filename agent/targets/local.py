@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from agent import disk
 from agent.errors import TargetUnavailable
-from agent.hashing import FileEntry, HashOutcome, hash_tree, scan_tree
+from agent.hashing import CHUNK, FileEntry, HashOutcome, hash_tree, scan_tree
 from agent.targets.base import Probe, ResticLocation, TargetHandle
 
 
@@ -63,6 +64,34 @@ class LocalTarget(TargetHandle):
 
     def restic_location(self, path: str) -> ResticLocation:
         return ResticLocation(repository=path)
+
+    def fetch(self, path: str, relpaths: list[str], destination: str,
+              progress: Callable[[int], None] | None = None) -> int:
+        """Copy files under path into destination (a restore test's scratch directory); return bytes copied."""
+        total = 0
+        for relpath in relpaths:
+            target_file = os.path.join(destination, safe_relpath(relpath))
+            os.makedirs(os.path.dirname(target_file), mode=0o700, exist_ok=True)
+            try:
+                with open(os.path.join(path, relpath), "rb") as source, open(target_file, "xb") as sink:
+                    while chunk := source.read(CHUNK):
+                        sink.write(chunk)
+                        total += len(chunk)
+                        if progress:
+                            progress(len(chunk))
+            except FileNotFoundError as error:
+                raise TargetUnavailable(f"cannot restore {relpath}: it vanished from {path}") from error
+            except OSError as error:
+                raise TargetUnavailable(f"cannot restore {relpath}: {error.strerror or error}") from error
+        return total
+
+
+def safe_relpath(relpath: str) -> str:
+    """Refuse a relative path that would land outside the scratch directory (absolute, or with ..)."""
+    normal = os.path.normpath(relpath)
+    if os.path.isabs(normal) or normal == ".." or normal.startswith(".." + os.sep):
+        raise TargetUnavailable(f"refusing to restore {relpath!r}: it leaves the scratch directory")
+    return normal
 
 
 def _nearest_existing(path: str) -> str:

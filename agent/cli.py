@@ -1,7 +1,9 @@
 """The command line. Exceptions become messages and exit codes here and only here.
 
 Exit codes: 0 every selected dataset compliant; 1 a breach or a failed check; 2 usage or
-configuration error (nothing checked, nothing written); 3 the agent itself failed.
+configuration error (nothing checked, nothing written); 3 the agent itself failed; 75
+(EX_TEMPFAIL) another run holds the lock STATE_DIR/run.lock — this run checked and recorded
+nothing, try again later (agent/lock.py; a killed run's lock never blocks).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from agent.config import Config, find_config_path, load_config
 from agent.errors import AgentError, ConfigError
 
 EXIT_OK, EXIT_BREACH, EXIT_USAGE, EXIT_AGENT = 0, 1, 2, 3
+EXIT_LOCKED = 75  # EX_TEMPFAIL from sysexits.h: another run is in progress
 log = logging.getLogger("backup-agent")
 
 VERIFY_EPILOG = """\b
@@ -26,7 +29,8 @@ Examples:
   backup-agent verify --dataset finance-records --json
   backup-agent --config /etc/backup-agent/targets.yaml verify --target hdd
 \b
-Exit codes: 0 all compliant, 1 breach or failed check, 2 usage/config error, 3 agent failure.
+Exit codes: 0 all compliant, 1 breach or failed check, 2 usage/config error, 3 agent failure,
+75 another run in progress (nothing checked, nothing recorded).
 """
 
 
@@ -81,7 +85,8 @@ def _select(config: Config, datasets: tuple[str, ...], targets: tuple[str, ...])
 def verify(ctx: click.Context, datasets: tuple[str, ...], targets: tuple[str, ...], as_json: bool,
            no_records: bool) -> None:
     """Verify copies, evaluate 3-2-1, write records and metrics."""
-    from agent import metrics, output
+    from agent import exporter, metrics, output, pushgateway
+    from agent.lock import LockBusy, RunLock
     from agent.records import RecordStore, rows_for_run
     from agent.run import run_verification
 
@@ -89,20 +94,36 @@ def verify(ctx: click.Context, datasets: tuple[str, ...], targets: tuple[str, ..
     selected = _select(config, datasets, targets)
     interactive = sys.stderr.isatty() and not as_json
     progress = (lambda line: click.echo(f"  … {line}", err=True)) if interactive else None
-    run = run_verification(config, selected, target_filter=targets, progress=progress)
-    if not no_records:
-        with RecordStore(config.agent.records_db) as store:
-            first, last = store.append(rows_for_run(run))
-        log.info("records %d-%d written to %s", first, last, config.agent.records_db)
-    if run.state is not None:
-        run.state.save()
-    if not datasets and not targets:
-        try:
-            metrics.write_textfile(run, config.agent.metrics_file)
-        except OSError as error:
-            # A metrics failure warns; it never changes a verification result.
-            click.echo(f"warning: metrics not written to {config.agent.metrics_file}: {error}", err=True)
-    elif interactive:
+    lock = RunLock(config.agent.state_dir, note=f"config {config.path}")
+    try:
+        lock.acquire()
+    except LockBusy as busy:
+        click.echo(f"backup-agent: another run is in progress ({busy.holder or 'holder unknown'}; lock "
+                   f"{busy.path}); this run checked and recorded nothing. Try again when it has finished.", err=True)
+        ctx.exit(EXIT_LOCKED)
+    with lock:
+        run = run_verification(config, selected, target_filter=targets, progress=progress)
+        if not no_records:
+            with RecordStore(config.agent.records_db) as store:
+                first, last = store.append(rows_for_run(run))
+            log.info("records %d-%d written to %s", first, last, config.agent.records_db)
+        if run.state is not None:
+            run.state.save()
+        if not datasets and not targets:
+            # Metrics failures warn; they never change a verification result or the exit code.
+            try:
+                metrics.write_textfile(run, config.agent.metrics_file)
+            except OSError as error:
+                click.echo(f"warning: metrics not written to {config.agent.metrics_file}: {error}", err=True)
+            try:
+                exporter.save_last_run(run, config.agent.state_dir)
+            except OSError as error:
+                click.echo(f"warning: {exporter.LAST_RUN_FILE} not written (metrics serve): {error}", err=True)
+            if config.agent.pushgateway:
+                warning = pushgateway.push_run(run, config.agent.pushgateway)
+                if warning:
+                    click.echo(f"warning: {warning}", err=True)
+    if (datasets or targets) and interactive:
         click.echo("note: metrics file not rewritten for a filtered run", err=True)
     if as_json:
         click.echo(json.dumps(output.run_document(run), ensure_ascii=False, indent=2))
@@ -230,9 +251,21 @@ def demo(ctx: click.Context, directory: str, as_json: bool) -> None:
     """Build a sandbox (sample data, a primary and copies on local stand-ins for droplet, nas,
     ssd, hdd and offsite, real restic repositories), write DIR/targets.yaml and verify it.
     One dataset is deliberately non-compliant. No root, no network."""
-    from agent.demo import build_demo
+    from contextlib import nullcontext
 
-    config_path = build_demo(Path(directory), echo=lambda line: click.echo(line, err=True))
+    from agent.demo import MARKER, build_demo
+    from agent.lock import LockBusy, RunLock
+
+    # Rebuilding deletes the previous sandbox, state directory included: not under a running
+    # verify of it. The verify below takes the new sandbox's lock itself.
+    previous = Path(directory) / MARKER
+    try:
+        with RunLock(Path(directory) / "state") if previous.exists() else nullcontext():
+            config_path = build_demo(Path(directory), echo=lambda line: click.echo(line, err=True))
+    except LockBusy as busy:
+        click.echo(f"backup-agent: a run on this demo is in progress ({busy.holder or 'holder unknown'}); "
+                   "nothing was changed. Try again when it has finished.", err=True)
+        ctx.exit(EXIT_LOCKED)
     ctx.obj["config"] = str(config_path)
     click.echo(f"demo: sandbox ready, config {config_path}", err=True)
     code = 0

@@ -1,0 +1,56 @@
+"""Durations and sizes: the forms targets.yaml accepts, the ones it refuses, and the short display forms."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.units import format_duration, format_size, parse_duration, parse_size
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("30m", 1800), ("4h", 14400), ("1d", 86400), ("7d", 604800), ("45s", 45), ("2w", 1209600),
+    ("1.5h", 5400), (" 4h ", 14400),
+    ("PT4H", 14400), ("P1D", 86400), ("PT30M", 1800), ("PT45S", 45), ("P1DT12H", 129600), ("P2W", 1209600),
+    ("pt4h", 14400),
+    (0, 0), (90, 90), (1.5, 1.5),
+])
+def test_parse_duration(text: object, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", [
+    "", "4", "4 hours", "h", "-1h", "1y", "P", "PT", "4H30", "P1H", "T4H", True, None, [1], {"h": 1},
+])
+def test_parse_duration_refuses(text: object) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(("text", "size"), [
+    ("256MiB", 256 * 2**20), ("2GB", 2 * 10**9), ("1KiB", 1024), ("1kb", 1000), ("10B", 10), ("512", 512),
+    ("1.5GiB", int(1.5 * 2**30)), ("1TiB", 2**40), (4096, 4096),
+])
+def test_parse_size(text: object, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "lots", "2 PB", "-1MB", "MiB", True, 1.5, None])
+def test_parse_size_refuses(text: object) -> None:
+    with pytest.raises(ValueError, match="size"):
+        parse_size(text)
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (None, "-"), (0, "0s"), (59, "59s"), (60, "1m"), (3599, "59m"), (3600, "1h"), (3660, "1h01m"),
+    (86400, "1d"), (90000, "1d1h"), (2 * 86400 + 1800, "2d"), (-120, "-2m"),
+])
+def test_format_duration(seconds: float | None, text: str) -> None:
+    assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize(("size", "text"), [
+    (None, "-"), (0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (1536, "1.5 KiB"), (5 * 2**20, "5.0 MiB"),
+    (3 * 2**40, "3.0 TiB"), (2**50, "1024.0 TiB"),
+])
+def test_format_size(size: float | None, text: str) -> None:
+    assert format_size(size) == text

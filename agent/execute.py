@@ -11,6 +11,7 @@ import os
 import shlex
 import signal
 import subprocess
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,9 @@ SECRET_ENV_NAMES = frozenset(
     {"RESTIC_PASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "RESTIC_PASSWORD_COMMAND"}
 )
 MASK = "***"
+# Commands running now, so a stop request (agent.interrupt) can kill them from another thread.
+_RUNNING: set[subprocess.Popen] = set()
+_RUNNING_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,8 @@ def execute(
         )
     except FileNotFoundError as error:
         raise ToolMissing(f"{argv[0]} is not installed", command=shown) from error
+    with _RUNNING_LOCK:
+        _RUNNING.add(process)
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as error:
@@ -95,6 +101,9 @@ def execute(
         # KeyboardInterrupt / SystemExit: never leave a restic process running behind us.
         _kill_group(process)
         raise
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(process)
     stderr = mask(stderr, secrets)
     stdout = mask(stdout, secrets)
     result = CompletedCommand(tuple(argv), process.returncode, stdout, stderr)
@@ -107,6 +116,15 @@ def execute(
             stderr=stderr,
         )
     return result
+
+
+def kill_running() -> int:
+    """Kill every command still running (their whole process groups); return how many. For stop requests."""
+    with _RUNNING_LOCK:
+        running = list(_RUNNING)
+    for process in running:
+        _kill_group(process)
+    return len(running)
 
 
 def _kill_group(process: subprocess.Popen) -> None:

@@ -123,7 +123,9 @@ def read_data_group(pack: Path, total: int) -> int:
 
 
 def flip_bytes(path: Path, offset: int | None = None, count: int = 8) -> None:
-    """Invert `count` bytes in the middle of a file (restic packs are 0400: make it writable first)."""
+    """Invert `count` bytes in the middle of a file, keeping its mode (restic packs are 0400:
+    made writable for the write, then read-only again)."""
+    mode = path.stat().st_mode & 0o7777
     path.chmod(0o600)
     size = path.stat().st_size
     offset = size // 2 if offset is None else offset
@@ -132,7 +134,7 @@ def flip_bytes(path: Path, offset: int | None = None, count: int = 8) -> None:
         original = handle.read(count)
         handle.seek(offset)
         handle.write(bytes(b ^ 0xFF for b in original))
-    path.chmod(0o400)
+    path.chmod(mode)
 
 
 # --- plain trees ------------------------------------------------------------------------------
@@ -175,7 +177,10 @@ class Sandbox:
     })
 
     def target(self, name: str, medium: str, location: str, **options: Any) -> str:
+        """Declare a local target; require_mount=None leaves the key out (the medium's default)."""
         options.setdefault("require_mount", False)
+        if options["require_mount"] is None:
+            del options["require_mount"]
         self.targets[name] = {"kind": "local", "medium": medium, "location": location, **options}
         return name
 
@@ -291,14 +296,15 @@ def root_fs_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.fixture
-def tmpfs_mount(tmp_path: Path) -> Iterator[Path]:
-    """A real mounted filesystem (tmpfs) at tmp_path/ssd-mount, unmounted afterwards. Needs root."""
+def tmpfs_mount(root_fs_dir: Path) -> Iterator[Path]:
+    """A real mounted filesystem (tmpfs) whose mountpoint directory sits on the root filesystem
+    (so unmounting it is an unplug), unmounted afterwards. Needs root."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root; the healthy-mount case is not testable as this user")
     if shutil.which("mount") is None or shutil.which("umount") is None:
         pytest.skip("mount/umount are not installed")
-    mountpoint = tmp_path / "ssd-mount"
-    mountpoint.mkdir()
+    mountpoint = root_fs_dir / "ssd-mount"
+    mountpoint.mkdir(parents=True)
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0755", "tmpfs", str(mountpoint)],
                           capture_output=True, text=True, timeout=30)
     if done.returncode != 0:

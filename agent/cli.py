@@ -242,6 +242,36 @@ def records_verify(ctx: click.Context) -> None:
     ctx.exit(EXIT_BREACH)
 
 
+@cli.group("metrics")
+def metrics_group() -> None:
+    """Prometheus metrics of the latest run (the textfile is written by every full `verify`)."""
+
+
+@metrics_group.command("serve")
+@click.option("--listen", default="127.0.0.1:9919", show_default=True, metavar="HOST:PORT",
+              help="Address to serve /metrics on (keep it on 127.0.0.1 unless a firewall guards it).")
+@click.pass_context
+def metrics_serve(ctx: click.Context, listen: str) -> None:
+    """Serve the latest full verify run's metrics over HTTP for Prometheus to scrape: the same
+    series as the textfile, read from STATE_DIR/last-run.prom. Never checks anything itself."""
+    from agent import exporter
+
+    config = _load(ctx.find_root())
+    try:
+        server = exporter.make_server(config.agent.state_dir, listen)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    host, port = server.server_address[:2]
+    click.echo(f"backup-agent: serving http://{host}:{port}/metrics from "
+               f"{exporter.last_run_path(config.agent.state_dir)} (Ctrl-C to stop)", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 @cli.command()
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default="backup-agent-demo", show_default=True,
               help="Where to build the sandbox (created; rebuilt if it is a previous demo).")
@@ -281,6 +311,46 @@ def demo(ctx: click.Context, directory: str, as_json: bool) -> None:
     click.echo(f"           backup-agent --config {config_path} records verify", err=True)
     click.echo(f"demo: exit code {code} (1 = one dataset is deliberately non-compliant)", err=True)
     ctx.exit(code)
+
+
+@cli.command()
+@click.option("--month", required=True, metavar="YYYY-MM", help="The month (UTC days), or 'previous' for last month.")
+@click.option("--format", "formats", default="html,pdf,csv", show_default=True, metavar="LIST",
+              help="Comma-separated: html, pdf, csv.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output directory (default STATE_DIR/reports).")
+@click.option("--generated-at", metavar="ISO", help="Pin the one timestamp on the report (ISO 8601), for reproducible output.")
+@click.pass_context
+def report(ctx: click.Context, month: str, formats: str, out_dir: str | None, generated_at: str | None) -> None:
+    """Write the monthly QEF-19-05 verification report (bilingual HTML, A4 PDF, CSV) from the
+    records store alone; no target is contacted. Exit 0 when written, 1 when written but the
+    record chain is broken (the cover says so), 2 for a bad month or format, 3 when it cannot be made."""
+    from datetime import UTC, datetime
+
+    import reports
+
+    chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
+    try:
+        reports.parse_month(month)
+        pinned = datetime.fromisoformat(generated_at.replace("Z", "+00:00")) if generated_at else None
+    except (reports.ReportError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    if pinned is not None and pinned.tzinfo is None:
+        pinned = pinned.replace(tzinfo=UTC)
+    if not chosen or any(f not in reports.FORMATS for f in chosen):
+        raise UsageError(f"--format {formats!r}: choose from {', '.join(reports.FORMATS)}")
+    config = _load(ctx)
+    with _store(ctx) as store:
+        try:
+            written = reports.write_reports(store, month, Path(out_dir) if out_dir else config.agent.state_dir / "reports",
+                                            chosen, pinned)
+        except reports.ReportError as error:
+            raise AgentError(str(error)) from None
+        chain = store.verify_chain()
+    for path in written:
+        click.echo(str(path))
+    if not chain.ok:
+        click.echo(f"warning: record chain BROKEN at record {chain.broken_at}: {chain.reason} (stated on the cover)", err=True)
+        ctx.exit(EXIT_BREACH)
 
 
 def main() -> None:

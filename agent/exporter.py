@@ -49,7 +49,7 @@ def save_last_run(run: RunResult, state_dir: Path) -> Path:
 def parse_listen(text: str) -> tuple[str, int]:
     """Given HOST:PORT (IPv6 as [::1]:PORT), return (host, port). Raise ValueError."""
     host, separator, port = text.rpartition(":")
-    if not separator or not port.isdigit() or not 0 < int(port) < 65536:
+    if not separator or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(f"--listen expects HOST:PORT, e.g. {DEFAULT_LISTEN}; got {text!r}")
     host = host.strip("[]") or "127.0.0.1"
     return host, int(port)

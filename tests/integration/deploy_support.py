@@ -1,0 +1,103 @@
+"""Shared by the deployment tests (pushgateway, exporter, alerts/dashboard): a small real site and
+the real CLI as a subprocess.
+
+The site is plain trees on local directories (no restic, so a verify takes about a second):
+a primary and two mirrors with fresh stamps on other media and sites, so the dataset is compliant
+and the exit code is 0 when every sink works.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+AGENT = str(Path(sys.executable).with_name("backup-agent"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def write_site(directory: Path, pushgateway: str | None = None, host: str = "agent-host-1") -> Path:
+    """Build primary + two mirrors under directory and return its targets.yaml."""
+    now = time.time()
+    for name in ("primary", "mirror-ssd", "mirror-hdd"):
+        tree = directory / name
+        (tree / "sub").mkdir(parents=True)
+        (tree / "a.txt").write_text("alpha\n")
+        (tree / "sub" / "b.bin").write_bytes(bytes(range(256)) * 40)
+        for path in (tree / "a.txt", tree / "sub" / "b.bin"):
+            os.utime(path, (now - 7200, now - 7200))
+        if name != "primary":
+            (tree / ".last-sync").write_text("synced\n")
+            os.utime(tree / ".last-sync", (now - 600, now - 600))
+    push = f", pushgateway: '{pushgateway}'" if pushgateway else ""
+    config = directory / "targets.yaml"
+    config.write_text(f"""\
+agent: {{state_dir: state, metrics_file: metrics/backup_agent.prom, scratch_dir: scratch, operator: deploy-test,
+         host: {host}{push}}}
+processes: {{finance-payments: {{rpo: 24h, rto: 48h}}}}
+targets:
+  droplet: {{kind: local, medium: cloud-vm, location: do-sgp1, require_mount: false}}
+  ssd: {{kind: local, medium: ssd, location: office, require_mount: false}}
+  hdd: {{kind: local, medium: hdd, location: kc-home, require_mount: false}}
+datasets:
+  finance-records:
+    process: finance-payments
+    primary: {{target: droplet, form: files, path: primary}}
+    copies:
+      - {{target: ssd, form: files, path: mirror-ssd, stamp: .last-sync}}
+      - {{target: hdd, form: files, path: mirror-hdd, stamp: .last-sync}}
+""")
+    return config
+
+
+def agent(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([AGENT, "--config", str(config), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def samples(exposition: str, drop_labels: tuple[str, ...] = ()) -> dict[tuple, float]:
+    """Parse an exposition into {(name, sorted labels without drop_labels): value}."""
+    found = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            labels = tuple(sorted((k, v) for k, v in sample.labels.items() if k not in drop_labels))
+            found[(sample.name, labels)] = sample.value
+    return found
+
+
+def wait_http(url: str, process: subprocess.Popen, timeout: float = 20) -> None:
+    """Wait until url answers (any HTTP status) or the process dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited early: {process.communicate()}")
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"{url} did not answer within {timeout}s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a server the test started, by its pid."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,79 @@
+"""Age vs RPO over the month, one PNG per dataset, drawn with matplotlib (Agg, no display).
+
+The PNG is deterministic — same records, same bytes — because the HTML embeds it as a data URI
+and the HTML must be byte-identical for the same records: fixed size, dpi and style (no user
+matplotlibrc), no Software/date metadata in the file, and only the records' own times drawn.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, time
+
+from reports.fonts import find_cjk_font
+from reports.monthly import DatasetSection, MonthlyReport
+
+# Fixed drawing settings: the chart must not depend on the machine's matplotlibrc.
+WIDTH_INCHES, HEIGHT_INCHES, DPI = 7.2, 2.6, 110
+COLOURS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
+RPO_COLOUR = "#d62728"
+
+_registered: set[str] = set()
+
+
+def _pyplot():
+    """Import pyplot on the Agg backend and register the CJK font file with matplotlib once."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    from matplotlib import font_manager
+    from matplotlib import pyplot as plt
+
+    font = find_cjk_font()
+    if str(font.path) not in _registered:
+        font_manager.fontManager.addfont(str(font.path))
+        _registered.add(str(font.path))
+    return plt, font.family
+
+
+def age_chart_png(section: DatasetSection, start: datetime, end: datetime) -> bytes | None:
+    """Return a PNG of every copy's backup age (hours) over [start, end) with the RPO as a line,
+    or None when no copy of the dataset has a measured age this month."""
+    series = [(copy, copy.ages) for copy in section.copies if copy.ages]
+    if not series:
+        return None
+    plt, family = _pyplot()
+    import matplotlib
+    import matplotlib.dates as mdates
+
+    style = {**matplotlib.rcParamsDefault, "font.family": [family, "DejaVu Sans"], "font.size": 8,
+             "axes.unicode_minus": False, "svg.hashsalt": "backup-agent", "figure.dpi": DPI, "savefig.dpi": DPI}
+    with matplotlib.rc_context(style):
+        figure, axes = plt.subplots(figsize=(WIDTH_INCHES, HEIGHT_INCHES))
+        try:
+            for index, (copy, ages) in enumerate(series):
+                axes.plot([p.at for p in ages], [p.age_seconds / 3600 for p in ages], marker="o", markersize=2.5,
+                          linewidth=1.2, color=COLOURS[index % len(COLOURS)], label=copy.label)
+            if section.rpo_seconds:
+                axes.axhline(section.rpo_seconds / 3600, color=RPO_COLOUR, linestyle="--", linewidth=1.2,
+                             label=f"RPO {section.rpo_seconds / 3600:g} h")
+            axes.set_xlim(start, end)
+            axes.set_ylim(bottom=0)
+            axes.set_ylabel("备份时长 / age (h)")
+            axes.set_title(f"{section.name}: 备份时长与 RPO / backup age vs RPO (UTC)", fontsize=9)
+            axes.grid(True, linewidth=0.4, alpha=0.5)
+            axes.legend(loc="upper left", fontsize=7, frameon=False, ncols=2)
+            axes.xaxis.set_major_locator(mdates.DayLocator(bymonthday=(1, 5, 10, 15, 20, 25)))
+            axes.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
+            figure.tight_layout()
+            buffer = io.BytesIO()
+            # No Software / creation-time chunks: the bytes depend on the data only.
+            figure.savefig(buffer, format="png", metadata={"Software": None})
+            return buffer.getvalue()
+        finally:
+            plt.close(figure)
+
+
+def month_bounds(report: MonthlyReport) -> tuple[datetime, datetime]:
+    """The chart's x range: the month's first and last instant (UTC)."""
+    return (datetime.combine(report.start, time(0), UTC), datetime.combine(report.end, time(0), UTC))

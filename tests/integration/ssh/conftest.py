@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from ssh_helpers import make_context, make_target
 
 from agent.targets.base import TargetContext
 from agent.targets.ssh import SshTarget
+from tests.integration.ssh.ssh_helpers import make_context, make_target
 
 SSHD = "/usr/sbin/sshd"
 

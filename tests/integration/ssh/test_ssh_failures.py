@@ -12,9 +12,9 @@ import threading
 import time
 
 import pytest
-from ssh_helpers import make_context
 
 from agent.errors import TargetUnavailable
+from tests.integration.ssh.ssh_helpers import make_context
 
 pytestmark = pytest.mark.integration
 

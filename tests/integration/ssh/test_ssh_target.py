@@ -8,10 +8,10 @@ import threading
 import time
 
 import pytest
-from ssh_helpers import make_context
 
 from agent.errors import TargetUnavailable
 from agent.hashing import FileEntry, HashCache, scan_tree
+from tests.integration.ssh.ssh_helpers import make_context
 
 pytestmark = pytest.mark.integration
 

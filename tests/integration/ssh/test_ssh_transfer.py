@@ -8,7 +8,8 @@ import hashlib
 import os
 
 import pytest
-from ssh_helpers import make_context
+
+from tests.integration.ssh.ssh_helpers import make_context
 
 pytestmark = pytest.mark.integration
 

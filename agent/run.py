@@ -102,7 +102,7 @@ def verify_copy(session: Session, dataset: Dataset, spec: CopySpec, primary: Pri
         result.checks.append(CheckResult("reachable", Status.ERROR, f"cannot open target: {error}"))
         return result
     blocked: str | None = None
-    for module in checks.applicable(spec.form, spec.role):
+    for module in checks.applicable(spec.form, spec.role, spec.target.kind):
         if blocked:
             result.checks.append(CheckResult(module.ID, Status.SKIP, blocked))
             continue

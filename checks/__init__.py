@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from checks import files_checksum, freshness, policy_321, reachable, restic_read_data, restic_structure
+from checks import (
+    files_checksum,
+    freshness,
+    immutability,
+    policy_321,
+    reachable,
+    restic_read_data,
+    restic_structure,
+)
 
 COPY_CHECKS: dict[str, ModuleType] = {
     reachable.ID: reachable,
@@ -17,6 +25,7 @@ COPY_CHECKS: dict[str, ModuleType] = {
     restic_structure.ID: restic_structure,
     restic_read_data.ID: restic_read_data,
     files_checksum.ID: files_checksum,
+    immutability.ID: immutability,
 }
 DATASET_CHECKS: dict[str, ModuleType] = {
     policy_321.ID: policy_321,
@@ -32,5 +41,8 @@ def get(check_id: str) -> ModuleType:
         raise KeyError(f"unknown check {check_id!r}; known: {', '.join(table)}") from None
 
 
-def applicable(form: str, role: str) -> list[ModuleType]:
-    return [m for m in COPY_CHECKS.values() if form in m.FORMS and role in m.ROLES]
+def applicable(form: str, role: str, kind: str | None = None) -> list[ModuleType]:
+    """Return the copy checks for a form and role, in table order; a module with KINDS (target
+    kinds it can verify at all, e.g. immutability: s3) is left out for other kinds."""
+    return [m for m in COPY_CHECKS.values() if form in m.FORMS and role in m.ROLES
+            and (kind is None or kind in getattr(m, "KINDS", (kind,)))]

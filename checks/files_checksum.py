@@ -3,7 +3,13 @@
 Only primary files unchanged since the copy's last sync (mtime at or before it) are expected
 to match; newer ones are reported as pending, not failed. Mismatched, missing and extra files
 are counted and the first few paths named. A file whose content changed while its size and
-mtime did not (against the agent's own last hash) is reported as silent corruption."""
+mtime did not (against the agent's own last hash) is reported as silent corruption.
+
+A target that cannot afford to read everything every run (s3: objects without a full-object
+SHA-256 are downloaded in a sample bounded by sample_bytes) lists the rest as not verified: they
+are neither counted as matches nor hidden — the detail and measured values say how many files
+were verified, how (S3 checksum, download, unchanged since an earlier verification), and how
+many were left for a later run."""
 
 from __future__ import annotations
 
@@ -56,8 +62,12 @@ def run(context: CopyContext) -> CheckResult:
     ])
     unreadable = sorted(set(primary_hashes.unreadable) | set(copy_outcome.unreadable))
     bytes_verified = sum(copy_entries[p].size for p in copy_outcome.digests)
+    not_verified = sorted(set(copy_outcome.not_verified) & set(to_hash))
+    verified = len(common) - len(not_verified) - len([p for p in to_hash if p in unreadable])
     measured = {
         "files_compared": len(common),
+        "files_verified": verified,
+        "files_not_verified": len(not_verified),
         "files_pending": pending,
         "mismatched": len(mismatched),
         "missing": len(missing),
@@ -65,6 +75,10 @@ def run(context: CopyContext) -> CheckResult:
         "bytes_verified": bytes_verified,
         "bytes_read": copy_outcome.bytes_read,
     }
+    how = _how(copy_outcome.methods)
+    if copy_outcome.methods:
+        for method in ("checksum", "download", "earlier"):
+            measured[f"verified_by_{method}"] = sum(1 for m in copy_outcome.methods.values() if m == method)
     problems = []
     if mismatched:
         problems.append(f"{len(mismatched)} mismatched ({_name(mismatched)})")
@@ -84,9 +98,26 @@ def run(context: CopyContext) -> CheckResult:
         return CheckResult(ID, Status.ERROR, f"{len(unreadable)} unreadable ({_name(unreadable)})", measured)
     if not common and expected:
         return CheckResult(ID, Status.FAIL, "no file of the primary is on the copy", measured)
+    if common and not verified:
+        return CheckResult(ID, Status.ERROR, f"none of {len(common)} files could be verified this run "
+                           f"({len(not_verified)} left for a later run: sample budget)", measured)
     if not expected:
         return CheckResult(ID, Status.ERROR, "no primary file is old enough to have been synced; nothing could be compared",
                            measured)
+    later = (f"; {len(not_verified)} not verified this run (sample budget; later runs continue: "
+             f"{_name(not_verified)})") if not_verified else ""
     return CheckResult(ID, Status.PASS,
-                       f"{len(common)} files match the primary ({pending} changed since the last sync, not compared)",
+                       f"{verified} files match the primary{how} ({pending} changed since the last sync, not compared)"
+                       f"{later}",
                        measured)
+
+
+def _how(methods: dict[str, str]) -> str:
+    """Return ' (by S3 checksum: 3, downloaded: 2, unchanged since verified: 5)' or '' when not told."""
+    if not methods:
+        return ""
+    labels = {"checksum": "by S3 SHA-256 checksum", "download": "downloaded and hashed",
+              "earlier": "unchanged since an earlier verification"}
+    counts = [f"{labels.get(m, m)}: {sum(1 for v in methods.values() if v == m)}"
+              for m in ("checksum", "download", "earlier") if m in methods.values()]
+    return " [" + ", ".join(counts) + "]"

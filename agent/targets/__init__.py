@@ -17,6 +17,10 @@ def open_target(target: Target, context: TargetContext) -> TargetHandle:
         from agent.targets.ssh import SshTarget  # paramiko loads only when an ssh target is configured
 
         return SshTarget(target, context)
+    if target.kind == "s3":
+        from agent.targets.s3 import S3Target  # boto3 loads only when an s3 target is configured
+
+        return S3Target(target, context)
     return UnsupportedTarget(
         target, context, f"target kind {target.kind!r} is not supported by this version yet; copies cannot be verified"
     )

@@ -297,7 +297,8 @@ class S3Target(TargetHandle):
             row = cache.lookup(self._cache_key(prefix + entry.relpath))
             if row and self._same_object(row, entry) and now - row[5] < self.context.rehash_every:
                 digests[entry.relpath] = row[4]
-                methods[entry.relpath] = "earlier"
+                # A remembered S3 checksum of this very object version is what HeadObject would say again.
+                methods[entry.relpath] = "checksum" if row[2] == BY_CHECKSUM else "earlier"
             else:
                 pending.append((entry, row))
         from_cache = len(digests)

@@ -170,3 +170,17 @@ def test_primary_change_after_the_last_sync_is_pending_not_failed(files_sandbox,
     copy, checksum = checksum_of(files_sandbox.verify())
     assert checksum.status == Status.PASS, statuses(copy)
     assert checksum.measured["files_pending"] == 1
+
+
+@pytest.mark.parametrize("primary_state", ["gone", "emptied"])
+def test_copy_is_not_passed_when_the_primary_cannot_vouch_for_it(files_sandbox, sample_tree, primary_state):
+    """The comparison needs the primary: a vanished primary is an error, an emptied one (e.g. its
+    volume not mounted) leaves every file on the copy unexplained. Neither may pass the copy."""
+    primary_dir, _ = files_layout(files_sandbox, sample_tree)
+    os.rename(primary_dir, primary_dir.with_name("moved-away"))
+    if primary_state == "emptied":
+        primary_dir.mkdir()
+    copy, checksum = checksum_of(files_sandbox.verify())
+    expected = Status.ERROR if primary_state == "gone" else Status.FAIL
+    assert checksum.status == expected, statuses(copy)
+    assert copy.status != Status.PASS

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import os
 import posixpath
 import re
 import select
@@ -26,13 +27,15 @@ import shlex
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import paramiko
 
 from agent.errors import TargetUnavailable
-from agent.hashing import FileEntry, HashOutcome, split_cached, store_read
+from agent.hashing import CHUNK, FileEntry, HashOutcome, split_cached, store_read
 from agent.targets.base import Probe, ResticLocation, TargetContext, TargetHandle
+from agent.targets.local import safe_relpath
 from agent.units import parse_duration
 
 log = logging.getLogger(__name__)
@@ -396,6 +399,37 @@ class SshTarget(TargetHandle):
         digests.update(fresh)
         bytes_read = sum(entry.size for entry, _, _ in done)
         return HashOutcome(digests, unreadable, silently_changed, bytes_read, from_cache)
+
+    def fetch(self, path: str, relpaths: list[str], destination: str,
+              progress: Callable[[int], None] | None = None) -> int:
+        """Copy files under path into the local destination over SFTP on the same connection, for a
+        restore test (the one place file data is meant to cross the network); return bytes copied."""
+        total = 0
+        try:
+            sftp = self._transport().open_sftp_client()
+        except (paramiko.SSHException, OSError, EOFError) as error:
+            raise TargetUnavailable(f"{self.address}: cannot open SFTP: {error}") from error
+        try:
+            sftp.get_channel().settimeout(self.context.command_timeout)
+            for relpath in relpaths:
+                local_file = os.path.join(destination, safe_relpath(relpath))
+                os.makedirs(os.path.dirname(local_file), mode=0o700, exist_ok=True)
+                try:
+                    with sftp.open(posixpath.join(path, relpath), "rb") as source, open(local_file, "xb") as sink:
+                        source.prefetch()
+                        while chunk := source.read(CHUNK):
+                            sink.write(chunk)
+                            total += len(chunk)
+                            if progress:
+                                progress(len(chunk))
+                except FileNotFoundError as error:
+                    raise TargetUnavailable(f"cannot restore {relpath}: it vanished from {path} on {self.address}") \
+                        from error
+                except (OSError, paramiko.SSHException, EOFError) as error:
+                    raise TargetUnavailable(f"cannot restore {relpath} from {self.address}: {error}") from error
+        finally:
+            sftp.close()
+        return total
 
     def restic_location(self, path: str) -> ResticLocation:
         """restic over SFTP with OpenSSH, under the same key, port and known_hosts as the agent's own connection."""

@@ -152,3 +152,18 @@ def test_restic_location_uses_sftp_with_the_same_key_and_strict_host_keys(ssh_ta
     for part in ("StrictHostKeyChecking=yes", "BatchMode=yes", f"UserKnownHostsFile={handle.known_hosts}",
                  f"-i {handle.key_file}", "root@127.0.0.1 -s sftp"):
         assert part in option
+
+
+def test_fetch_copies_files_over_sftp_for_restore_tests(ssh_target, tmp_path):
+    source = tmp_path / "source"
+    contents = build_tree(source)
+    handle = ssh_target()
+    seen = []
+    copied = handle.fetch(str(source), list(contents), str(tmp_path / "scratch"), seen.append)
+    assert copied == sum(seen) == sum(map(len, contents.values()))
+    for name, data in contents.items():
+        assert (tmp_path / "scratch" / name).read_bytes() == data
+    with pytest.raises(TargetUnavailable, match="vanished"):
+        handle.fetch(str(source), ["not-there"], str(tmp_path / "scratch2"))
+    with pytest.raises(TargetUnavailable, match="leaves the scratch directory"):
+        handle.fetch(str(source), ["../escape"], str(tmp_path / "scratch3"))

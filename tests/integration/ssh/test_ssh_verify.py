@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.checking import RunOptions
 from agent.config import load_config
 from agent.models import Status
 from agent.run import run_verification, select_datasets
@@ -123,10 +124,10 @@ datasets:
     return path
 
 
-def verify(config_path: Path) -> dict[tuple[str, str], dict[str, object]]:
+def verify(config_path: Path, options: RunOptions | None = None) -> dict[tuple[str, str], dict[str, object]]:
     """Run a verification; return {(target, form): {check id: CheckResult}}."""
     config = load_config(config_path)
-    run = run_verification(config, select_datasets(config, (), ()))
+    run = run_verification(config, select_datasets(config, (), ()), options=options)
     (dataset,) = run.datasets
     return {(c.spec.target.name, c.spec.form if c.spec.role == "backup" else "primary"): {r.name: r for r in c.checks}
             for c in dataset.copies}
@@ -209,3 +210,4 @@ def test_nas_with_changed_host_key_is_error_and_the_droplet_is_still_verified(tm
         assert checks["reachable"].status == Status.ERROR
         assert "host key CHANGED" in checks["reachable"].detail
         assert Status.PASS not in statuses(checks).values()
+

@@ -39,6 +39,9 @@ from agent.targets.local import safe_relpath
 from agent.units import parse_duration
 
 log = logging.getLogger(__name__)
+# paramiko logs every failed handshake at ERROR with a traceback; the agent reports the same failure
+# as the copy's error, so its own log stays quiet unless the operator asked for debug output (-vv).
+WIRE_LOG_NAME = __name__ + ".paramiko"
 
 DEFAULT_PORT = 22
 DEFAULT_CONNECT_TIMEOUT = 15.0
@@ -192,6 +195,8 @@ class SshTarget(TargetHandle):
         except OSError as error:
             raise TargetUnavailable(f"cannot read known_hosts {self.known_hosts}: {error.strerror or error}") from error
         client.set_missing_host_key_policy(_RejectNamingKey())
+        client.set_log_channel(WIRE_LOG_NAME)
+        logging.getLogger(WIRE_LOG_NAME).setLevel(logging.DEBUG if log.isEnabledFor(logging.DEBUG) else logging.CRITICAL)
         try:
             raw = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
         except TimeoutError as error:
@@ -373,6 +378,9 @@ class SshTarget(TargetHandle):
             try:
                 status, out, err = self.run(
                     f"cd {shlex.quote(path)} && xargs -0 -r sha256sum -z --", stdin=payload)
+                if status not in (0, 123):  # 123: xargs saw sha256sum fail on some file, named in stderr
+                    raise TargetUnavailable(f"cannot hash files under {path} on {self.address} "
+                                            f"(exit {status}): {_tail(err)}")
                 results[index] = (parse_sha256sum(out), err)
             except BaseException as error:  # noqa: BLE001 - re-raised below in the caller's thread
                 results[index] = error

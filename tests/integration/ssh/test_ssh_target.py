@@ -167,3 +167,8 @@ def test_fetch_copies_files_over_sftp_for_restore_tests(ssh_target, tmp_path):
         handle.fetch(str(source), ["not-there"], str(tmp_path / "scratch2"))
     with pytest.raises(TargetUnavailable, match="leaves the scratch directory"):
         handle.fetch(str(source), ["../escape"], str(tmp_path / "scratch3"))
+
+
+def test_hashing_under_a_missing_tree_is_unavailable(ssh_target, tmp_path):
+    with pytest.raises(TargetUnavailable, match="cannot hash files under"):
+        ssh_target().hash(str(tmp_path / "absent"), [FileEntry("a", 1, 0.0)])

@@ -8,6 +8,8 @@ must see `fail` or `error`, never `pass`. The read-data rotation runs with t = 3
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -213,13 +215,22 @@ def test_wrong_password_is_an_error(sandbox, restic_template, make_repo):
     assert entry["next"] == 1 and entry["read"] == {}
 
 
-def test_unset_password_variable_is_an_error(sandbox, restic_template, make_repo, monkeypatch):
+@pytest.mark.parametrize("reference", [
+    {"password_env": "BACKUP_AGENT_TEST_NO_SUCH_PASSWORD"},
+    {"password_file": "/nonexistent/restic.pass"},
+    {"password_command": "false"},
+    {"password_command": "echo not-the-password"},
+], ids=["env-unset", "file-missing", "command-fails", "command-prints-wrong"])
+def test_unusable_password_reference_is_an_error(sandbox, restic_template, make_repo, monkeypatch, reference):
     monkeypatch.delenv("BACKUP_AGENT_TEST_NO_SUCH_PASSWORD", raising=False)
-    restic_layout(sandbox, restic_template, make_repo(), password_env="BACKUP_AGENT_TEST_NO_SUCH_PASSWORD")
-    copy = copy_result(sandbox.verify(), DATASET, "nas")
+    restic_layout(sandbox, restic_template, make_repo(), **reference)
+    run = sandbox.verify()
+    copy = copy_result(run, DATASET, "nas")
     assert copy.status == Status.ERROR, statuses(copy)
-    assert "BACKUP_AGENT_TEST_NO_SUCH_PASSWORD" in check_result(copy, "freshness").detail
+    assert check_result(copy, "freshness").status == Status.ERROR
+    assert not any(c.status == Status.FAIL for c in copy.checks), statuses(copy)
     assert_never_pass_beyond_reachable(copy)
+    assert_no_secret(run)
 
 
 @pytest.mark.parametrize("kind", ["absent", "empty-directory"])
@@ -266,3 +277,34 @@ def test_one_dead_copy_does_not_stop_the_others(sandbox, restic_template, make_r
     assert dataset.policy.measured["verified_copies"] == 3
     assert dataset.policy.status == Status.PASS
     assert dataset.status == Status.ERROR
+
+
+def test_repository_locked_by_a_running_backup_is_an_error(sandbox, restic_template, make_repo):
+    """A backup in progress holds a lock; `restic check` needs an exclusive one. The structure and
+    read-data checks cannot decide then: error, never pass, never fail."""
+    repo = make_repo()
+    backup = subprocess.Popen(
+        ["restic", "--repo", str(repo), "backup", "--stdin", "--stdin-filename", "dump.sql"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=restic_template.env())
+    try:
+        backup.stdin.write(b"-- a dump still being written\n")
+        backup.stdin.flush()
+        deadline = time.monotonic() + 30
+        while not any((repo / "locks").iterdir()):
+            assert backup.poll() is None and time.monotonic() < deadline, "restic backup never took its lock"
+            time.sleep(0.05)
+        restic_layout(sandbox, restic_template, repo)
+        copy = copy_result(sandbox.verify(), DATASET, "nas")
+    finally:
+        backup.stdin.close()
+        try:
+            backup.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            backup.kill()
+            backup.wait()
+    structure = check_result(copy, "restic-structure")
+    assert structure.status == Status.ERROR, statuses(copy)
+    assert "locked" in structure.detail
+    assert check_result(copy, "restic-read-data").status == Status.ERROR
+    assert check_result(copy, "freshness").status == Status.PASS  # snapshots are listed without a lock
+    assert copy.status == Status.ERROR

@@ -21,6 +21,7 @@ from agent.targets.base import Probe, TargetHandle
 @dataclass(frozen=True)
 class RunOptions:
     restore_test: str | None = None  # None, "sample" or "full"
+    progress: Any = None  # agent.progress.Progress for restores on a terminal; None = quiet
 
 
 class PrimaryManifest:

@@ -14,7 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 
 import checks
-from agent import __version__, restic
+from agent import __version__, interrupt, restic
 from agent.checking import CopyContext, PrimaryManifest, RunOptions
 from agent.clock import now as clock_now
 from agent.config import Config, CopySpec, Dataset
@@ -25,6 +25,8 @@ from agent.state import StateStore
 from agent.targets import TargetContext, TargetHandle, open_target
 
 log = logging.getLogger(__name__)
+# After a stop request, how long the workers get to remove scratch directories and finish the check at hand.
+INTERRUPT_GRACE_SECONDS = 30.0
 
 
 def select_datasets(config: Config, names: tuple[str, ...], targets: tuple[str, ...]) -> list[Dataset]:
@@ -103,6 +105,8 @@ def verify_copy(session: Session, dataset: Dataset, spec: CopySpec, primary: Pri
         return result
     blocked: str | None = None
     for module in checks.applicable(spec.form, spec.role, spec.target.kind):
+        if blocked is None and interrupt.cancelled.is_set():
+            blocked = "not run: the run was interrupted"
         if blocked:
             result.checks.append(CheckResult(module.ID, Status.SKIP, blocked))
             continue
@@ -134,6 +138,7 @@ def run_verification(
     agent.concurrency), the whole run under agent.run_budget. A copy not finished within the
     budget is an error; every other copy is still reported."""
     options = options or RunOptions()
+    interrupt.cancelled.clear()
     session = Session(config)
     started_monotonic = time.monotonic()
     try:
@@ -155,11 +160,19 @@ def run_verification(
         futures: dict[Future, str] = {pool.submit(verify_target, name): name for name in by_target}
         deadline = started_monotonic + config.agent.run_budget_seconds
         pending = set(futures)
-        while pending:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            _, pending = wait(pending, timeout=remaining, return_when=FIRST_COMPLETED)
+        interrupted = False
+        try:
+            while pending:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                _, pending = wait(pending, timeout=remaining, return_when=FIRST_COMPLETED)
+        except KeyboardInterrupt:
+            # SIGINT, or SIGTERM via agent.interrupt: stop the workers (kills running restic), give their
+            # `finally` blocks time to remove scratch directories, and report what finished as interrupted.
+            interrupted = True
+            interrupt.stop_workers()
+            _, pending = wait(pending, timeout=INTERRUPT_GRACE_SECONDS)
         pool.shutdown(wait=not pending, cancel_futures=True)
         for future, name in futures.items():
             if future.done() and future.exception() is not None:
@@ -173,9 +186,9 @@ def run_verification(
                     continue
                 copy = results.get((dataset.name, spec.key))
                 if copy is None:
-                    copy = CopyResult(spec, [CheckResult("reachable", Status.ERROR,
-                                                         "not verified within the run budget "
-                                                         f"({config.agent.run_budget_seconds:g}s)")])
+                    why = ("not verified: the run was interrupted" if interrupted else
+                           f"not verified within the run budget ({config.agent.run_budget_seconds:g}s)")
+                    copy = CopyResult(spec, [CheckResult("reachable", Status.ERROR, why)])
                 copy_results.append(copy)
             policy = checks.get("policy-321").run_dataset(dataset, copy_results)
             if target_filter:
@@ -193,6 +206,7 @@ def run_verification(
             operator=config.agent.operator,
             tool_versions=tool_versions(),
             state=session.state,
+            interrupted=interrupted,
         )
     finally:
         session.close()

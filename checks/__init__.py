@@ -17,6 +17,7 @@ from checks import (
     reachable,
     restic_read_data,
     restic_structure,
+    restore_test,
 )
 
 COPY_CHECKS: dict[str, ModuleType] = {
@@ -26,6 +27,7 @@ COPY_CHECKS: dict[str, ModuleType] = {
     restic_read_data.ID: restic_read_data,
     files_checksum.ID: files_checksum,
     immutability.ID: immutability,
+    restore_test.ID: restore_test,  # last: it uses freshness's snapshots and may take long
 }
 DATASET_CHECKS: dict[str, ModuleType] = {
     policy_321.ID: policy_321,

@@ -1,0 +1,450 @@
+"""Restore tests and drills: bring back a sample (or all) of a copy's newest backup into a private
+scratch directory, prove the content with SHA-256, time it, and project the full restore time.
+
+Content proof, per restored file:
+- where the primary file is unchanged since the backup, the restored bytes must equal the primary's;
+- otherwise they are held against the backup's own record: restic's `restore --verify` (every
+  restored blob re-hashed against the repository) plus the size in `restic ls`; for a plain copy,
+  the copy's own hash, computed where the copy lives.
+- a primary file whose content differs while its size and mtime equal the backup's is reported as
+  suspected corruption at the source: restic proved the restored bytes are what was backed up.
+
+Timing: restore time and bytes give a throughput; the fixed overhead is the time of one metadata
+round trip on the same copy (restic: the `ls` that lists the snapshot, which pays the same key
+derivation and index load a restore pays). Projected full restore = overhead + full size /
+throughput, compared with the process RTO.
+
+The restic and target adapters are the only doors out; checks/restore_test.py and agent/drill.py
+are the two callers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent import interrupt
+from agent.checking import CopyContext
+from agent.config import RestoreTestSpec
+from agent.errors import TargetUnavailable
+from agent.hashing import FileEntry, sha256_file
+from agent.models import Status
+from agent.progress import DISABLED, Progress
+from agent.restic import ResticError, ResticFailure, Snapshot, _parse_time
+from agent.scratch import ScratchDir, ScratchError
+from agent.units import format_duration, format_size
+
+NAMED = 5
+MTIME_SLACK_SECONDS = 2.0  # plain copies: FAT/exFAT and some rsync setups round mtimes to 2 s
+SAME_MTIME_SECONDS = 1e-4  # restic keeps nanoseconds; a float of epoch seconds keeps about 0.2 µs
+RECENT_SHARE = 4  # a quarter of a sample (at least one file) is the most recently changed files
+
+
+@dataclass
+class BackupListing:
+    """What the backup itself says it holds: files with the size and mtime it recorded."""
+
+    entries: dict[str, FileEntry]
+    full_size: int
+    overhead_seconds: float
+    source: str
+    snapshot: Snapshot | None = None
+    # Where the backed-up directory sits inside the snapshot: restic stores the absolute path it was
+    # given, or only its last component when it was given a relative one ("/data/"); restores land
+    # at DIR + this prefix.
+    root_prefix: str = "/"
+    size_source: str = "listing"
+
+
+@dataclass
+class RestoreOutcome:
+    status: Status
+    detail: str
+    measured: dict[str, Any] = field(default_factory=dict)
+    verified: list[str] = field(default_factory=list)  # relpaths whose content was proven
+    backup_files: frozenset[str] = frozenset()  # every file the backup holds (for rotation state)
+
+
+def _name(paths: list[str]) -> str:
+    shown = ", ".join(sorted(paths)[:NAMED])
+    return shown + (f", … (+{len(paths) - NAMED})" if len(paths) > NAMED else "")
+
+
+# --- what the backup holds ----------------------------------------------------------------------
+
+
+def list_backup(context: CopyContext) -> BackupListing:
+    """Return the newest backup's file list. Raise ResticError or TargetUnavailable; ValueError when there is none."""
+    spec = context.spec
+    if spec.form == "restic":
+        snapshots = context.facts.get("dataset_snapshots")
+        if snapshots is None:
+            raise ValueError("the dataset's snapshots are unknown (freshness did not list them)")
+        if not snapshots:
+            raise ValueError("no snapshot of this dataset to restore")
+        snapshot = snapshots[-1]
+        return _restic_listing(context, snapshot)
+    started = time.monotonic()
+    root = context.handle.stat(spec.path)
+    overhead = time.monotonic() - started
+    if root is None:
+        raise TargetUnavailable(f"{spec.path} does not exist")
+    entries = context.facts.get("entries")
+    if entries is None:
+        entries = context.handle.scan(spec.path)
+        context.facts["entries"] = entries
+    entries = {p: e for p, e in entries.items() if p != spec.stamp}
+    return BackupListing(entries, sum(e.size for e in entries.values()), overhead, f"{spec.form} copy")
+
+
+def _restic_listing(context: CopyContext, snapshot: Snapshot) -> BackupListing:
+    repository = context.restic
+    stats: dict[str, Any] = {}
+
+    def restore_size() -> None:
+        # The same metadata cost as `ls`, so it runs alongside it rather than after it.
+        try:
+            stats.update(repository.stats(snapshot.id, "restore-size"))
+        except (ResticError, ValueError) as error:
+            stats["error"] = str(error)
+
+    sizer = threading.Thread(target=restore_size, name="restic-stats", daemon=True)
+    sizer.start()
+    started = time.monotonic()
+    try:
+        output = repository.run("--no-lock", "ls", "--json", snapshot.id)
+    finally:
+        overhead = time.monotonic() - started
+        sizer.join()
+    nodes = [node for node in map(json.loads, filter(str.strip, output.splitlines()))
+             if node.get("struct_type") == "node" and node.get("type") == "file"]
+    prefix = "/"
+    if len(snapshot.paths) == 1:
+        backed_up = snapshot.paths[0].rstrip("/")
+        for candidate in (backed_up + "/", "/" + posixpath.basename(backed_up) + "/"):
+            if any(node["path"].startswith(candidate) for node in nodes):
+                prefix = candidate
+                break
+    entries: dict[str, FileEntry] = {}
+    for node in nodes:
+        path = node["path"]
+        if not path.startswith(prefix):
+            continue
+        relpath = path[len(prefix):]
+        mtime = _parse_time(node["mtime"]).timestamp() if node.get("mtime") else 0.0
+        entries[relpath] = FileEntry(relpath, int(node.get("size", 0)), mtime)
+    listed = sum(e.size for e in entries.values())
+    if isinstance(stats.get("total_size"), int):
+        return BackupListing(entries, stats["total_size"], overhead, f"snapshot {snapshot.short_id}", snapshot,
+                             prefix, "restic stats --mode restore-size")
+    return BackupListing(entries, listed, overhead, f"snapshot {snapshot.short_id}", snapshot, prefix, "listing")
+
+
+# --- which files --------------------------------------------------------------------------------
+
+
+def choose_sample(entries: dict[str, FileEntry], limits: RestoreTestSpec, tested: dict[str, float],
+                  full: bool) -> list[str]:
+    """Given the backup's files, return those to restore: all of them for a full test; else the most
+    recently changed first, then the ones tested longest ago (never tested first), within the
+    dataset's sample_files and sample_bytes."""
+    if full:
+        return sorted(entries)
+    chosen: list[str] = []
+    budget = limits.sample_bytes
+
+    def take(relpath: str) -> None:
+        nonlocal budget
+        if relpath in chosen or len(chosen) >= limits.sample_files or entries[relpath].size > budget:
+            return
+        chosen.append(relpath)
+        budget -= entries[relpath].size
+
+    recent = sorted(entries.values(), key=lambda e: (-e.mtime, e.relpath))
+    for entry in recent[: max(1, limits.sample_files // RECENT_SHARE)]:
+        take(entry.relpath)
+    for relpath in sorted(entries, key=lambda p: (tested.get(p, 0.0), p)):
+        if len(chosen) >= limits.sample_files:
+            break
+        take(relpath)
+    return chosen
+
+
+# --- restoring ----------------------------------------------------------------------------------
+
+
+def _escape(pattern: str) -> str:
+    # restic matches --include patterns per path component like filepath.Match; escape its wildcards.
+    return "".join("\\" + c if c in "\\*?[" else c for c in pattern)
+
+
+def _restore_restic(context: CopyContext, listing: BackupListing, relpaths: list[str] | None, scratch: Path,
+                    task) -> Path:
+    arguments = ["restore", listing.snapshot.id, "--target", str(scratch), "--verify"]
+    for relpath in relpaths or ():
+        arguments += ["--include", _escape(listing.root_prefix + relpath)]
+    stop = threading.Event()
+    watcher = None
+    if task.owner.enabled:
+        # restic 0.14 prints no restore progress we can parse: watch the bytes land instead.
+        def watch() -> None:
+            while not stop.wait(task.owner.interval):
+                task.update(_tree_bytes(scratch))
+
+        watcher = threading.Thread(target=watch, name="restore-progress", daemon=True)
+        watcher.start()
+    try:
+        context.restic.run(*arguments, timeout=context.settings.command_timeout_seconds)
+    finally:
+        stop.set()
+        if watcher:
+            watcher.join()
+    return scratch / listing.root_prefix.strip("/")
+
+
+def _tree_bytes(root: Path) -> int:
+    total = 0
+    for directory, _, files in os.walk(root):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(directory, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _hash_restored(root: Path, relpaths: list[str], workers: int) -> tuple[dict[str, str], dict[str, str], dict[str, int]]:
+    """Return (digests, unreadable, sizes) of restored files; a file that is not there is absent from all three."""
+    digests: dict[str, str] = {}
+    unreadable: dict[str, str] = {}
+    sizes: dict[str, int] = {}
+
+    def one(relpath: str) -> None:
+        path = root / relpath
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            unreadable[relpath] = error.strerror or str(error)
+            return
+        sizes[relpath] = st.st_size
+        try:
+            digests[relpath] = sha256_file(str(path))
+        except OSError as error:
+            unreadable[relpath] = error.strerror or str(error)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="restore-hash") as pool:
+        list(pool.map(one, relpaths))
+    return digests, unreadable, sizes
+
+
+# --- the whole test -----------------------------------------------------------------------------
+
+
+def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, float] | None = None,
+                       progress: Progress | None = None) -> RestoreOutcome:
+    """Given a copy (after reachable and freshness ran on its context), restore a sample or all of its
+    newest backup into scratch, verify and time it. Never raises for a problem of the copy: every
+    outcome is a status; KeyboardInterrupt (SIGINT, SIGTERM) propagates after the scratch is removed."""
+    progress = progress or DISABLED
+    spec = context.spec
+    mode = "full" if full else "sample"
+    try:
+        listing = list_backup(context)
+    except ValueError as error:
+        return RestoreOutcome(Status.ERROR if "unknown" in str(error) else Status.FAIL, str(error), {"mode": mode})
+    except ResticError as error:
+        return RestoreOutcome(Status.ERROR, f"cannot list the backup: {error}", {"mode": mode})
+    except TargetUnavailable as error:
+        return RestoreOutcome(Status.ERROR, f"cannot list the copy: {error}", {"mode": mode})
+    if not listing.entries:
+        return RestoreOutcome(Status.FAIL, f"{listing.source} holds no files to restore", {"mode": mode})
+    relpaths = choose_sample(listing.entries, context.dataset.restore_test, tested or {}, full)
+    if not relpaths:
+        return RestoreOutcome(Status.ERROR, f"no file of {listing.source} fits the sample limits "
+                                            f"(sample_bytes {format_size(context.dataset.restore_test.sample_bytes)})",
+                              {"mode": mode})
+    payload = sum(listing.entries[p].size for p in relpaths)
+    protected = [spec.path] if spec.target.kind == "local" else []
+    if context.dataset.primary.target.kind == "local":
+        protected.append(context.dataset.primary.path)
+    measured: dict[str, Any] = {"mode": mode, "source": listing.source, "files_in_backup": len(listing.entries),
+                                "full_size_bytes": listing.full_size, "full_size_source": listing.size_source,
+                                "overhead_seconds": round(listing.overhead_seconds, 3)}
+    if listing.snapshot:
+        measured["snapshot"] = listing.snapshot.short_id
+    if interrupt.cancelled.is_set():
+        return RestoreOutcome(Status.ERROR, "interrupted before restoring", measured)
+    label = f"{context.dataset.name}-{spec.target.name}"
+    task = progress.task(f"restore {context.dataset.name} from {spec.target.name}", payload)
+    try:
+        with ScratchDir(context.settings.scratch_dir, label, payload, protected) as scratch:
+            started = time.monotonic()
+            try:
+                if spec.form == "restic":
+                    root = _restore_restic(context, listing, None if full else relpaths, scratch, task)
+                else:
+                    scratch_files = scratch / "files"
+                    context.handle.fetch(spec.path, relpaths, str(scratch_files), task.add)
+                    root = scratch_files
+            finally:
+                restore_seconds = time.monotonic() - started
+                task.close()
+            outcome = _verify(context, listing, relpaths, root, restore_seconds, measured)
+            outcome.backup_files = frozenset(listing.entries)
+            return outcome
+    except ScratchError as error:
+        return RestoreOutcome(Status.ERROR, str(error), measured)
+    except ResticError as error:
+        if interrupt.cancelled.is_set():
+            return RestoreOutcome(Status.ERROR, "interrupted: the restore was stopped by a signal", measured)
+        status = Status.FAIL if error.kind == ResticFailure.DATA_ERROR else Status.ERROR
+        return RestoreOutcome(status, f"restore of {len(relpaths)} files from {listing.source} failed: {error}", measured)
+    except TargetUnavailable as error:
+        return RestoreOutcome(Status.ERROR, f"restore from the copy failed: {error}", measured)
+
+
+def _verify(context: CopyContext, listing: BackupListing, relpaths: list[str], root: Path, restore_seconds: float,
+            measured: dict[str, Any]) -> RestoreOutcome:
+    spec = context.spec
+    digests, unreadable, sizes = _hash_restored(root, relpaths, context.settings.hash_workers)
+    if not sizes and not unreadable:
+        return RestoreOutcome(Status.ERROR, f"nothing was restored from {listing.source} "
+                                            f"({len(relpaths)} files asked for)", measured)
+    backup = listing.entries
+    missing = sorted(p for p in relpaths if p not in sizes and p not in unreadable)
+    wrong_size = sorted(p for p in digests if sizes[p] != backup[p].size)
+    bytes_restored = sum(sizes.values())
+
+    # Which restored files can be held against the primary: unchanged since the backup.
+    notes: list[str] = []
+    try:
+        primary_entries = context.primary.entries()
+    except TargetUnavailable as error:
+        primary_entries = {}
+        notes.append(f"primary unreadable ({error}); compared with the backup's own record only")
+    if spec.form == "restic":
+        def unchanged(p: str) -> bool:
+            e = primary_entries.get(p)
+            return e is not None and e.size == backup[p].size and abs(e.mtime - backup[p].mtime) <= SAME_MTIME_SECONDS
+    else:
+        cutoff = (context.last_backup_at.timestamp() if context.last_backup_at else 0.0) + MTIME_SLACK_SECONDS
+
+        def unchanged(p: str) -> bool:
+            e = primary_entries.get(p)
+            return e is not None and e.mtime <= cutoff
+
+    candidates = [p for p in digests if p not in wrong_size]
+    with_primary = [p for p in candidates if unchanged(p)]
+    with_record = [p for p in candidates if p not in set(with_primary)]
+    differs: list[str] = []
+    source_suspect: list[str] = []
+    primary_unreadable: dict[str, str] = {}
+    if with_primary:
+        try:
+            primary_hashes = context.primary.digests(with_primary)
+        except TargetUnavailable as error:
+            primary_hashes = None
+            notes.append(f"primary unreadable ({error})")
+            with_record += with_primary
+            with_primary = []
+        if primary_hashes is not None:
+            primary_unreadable = {p: r for p, r in primary_hashes.unreadable.items() if p in with_primary}
+            for p in with_primary:
+                theirs = primary_hashes.digests.get(p)
+                if theirs is None or theirs == digests[p]:
+                    continue
+                same_metadata = (primary_entries[p].size == backup[p].size
+                                 and abs(primary_entries[p].mtime - backup[p].mtime) <= (
+                                     SAME_MTIME_SECONDS if spec.form == "restic" else 1.0))
+                if same_metadata:
+                    # restic: --verify proved the restored bytes are the backed-up bytes. A plain copy
+                    # made with its mtimes kept (rsync -a) carries the same evidence more weakly;
+                    # files-checksum's own hash history says which side changed.
+                    source_suspect.append(p)
+                else:
+                    differs.append(p)
+    record_mismatch: list[str] = []
+    if with_record and spec.form != "restic":
+        try:
+            outcome = context.handle.hash(spec.path, [backup[p] for p in with_record])
+        except TargetUnavailable as error:
+            return RestoreOutcome(Status.ERROR, f"cannot hash the copy to compare: {error}", measured)
+        record_mismatch = sorted(p for p in with_record
+                                 if p in outcome.digests and outcome.digests[p] != digests[p])
+        unreadable.update({p: r for p, r in outcome.unreadable.items()})
+        not_verified = [p for p in with_record if p not in outcome.digests and p not in outcome.unreadable]
+        if not_verified:
+            unreadable.update({p: "the copy's hash is not available" for p in not_verified})
+
+    bad = set(missing) | set(wrong_size) | set(differs) | set(source_suspect) | set(record_mismatch)
+    verified = sorted(p for p in digests if p not in bad and p not in unreadable and p not in primary_unreadable)
+
+    # Timing and the projection against the RTO.
+    transfer_seconds = max(restore_seconds - listing.overhead_seconds, 0.05 * restore_seconds, 1e-3)
+    throughput = bytes_restored / transfer_seconds if bytes_restored else None
+    rto = context.dataset.process.rto_seconds
+    if throughput:
+        projected = listing.overhead_seconds + listing.full_size / throughput
+    elif listing.full_size == 0:
+        projected = listing.overhead_seconds
+    else:
+        projected = None
+    coverage_bytes = sum(backup[p].size for p in verified)
+    measured.update({
+        "files": len(verified),
+        "files_restored": len(sizes),
+        "bytes_restored": bytes_restored,
+        "restore_seconds": round(restore_seconds, 3),
+        "throughput_bytes_per_second": round(throughput, 1) if throughput else None,
+        "projected_restore_seconds": round(projected, 3) if projected is not None else None,
+        "rto_seconds": rto,
+        "compared_with_primary": len(with_primary),
+        "compared_with_backup_record": len(with_record),
+        "sample_bytes_share": round(coverage_bytes / listing.full_size, 4) if listing.full_size else 1.0,
+    })
+
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} not restored ({_name(missing)})")
+    if wrong_size:
+        problems.append(f"{len(wrong_size)} restored with the wrong size ({_name(wrong_size)})")
+    if differs:
+        problems.append(f"{len(differs)} restored files differ from the primary ({_name(differs)})")
+    if record_mismatch:
+        problems.append(f"{len(record_mismatch)} restored files differ from the copy itself ({_name(record_mismatch)})")
+    if source_suspect:
+        problems.append(f"suspected corruption at the source: primary content differs from the backup while size "
+                        f"and mtime are unchanged ({_name(source_suspect)})")
+    timing = (f"{format_size(bytes_restored)} in {restore_seconds:.2f}s"
+              + (f" ({format_size(throughput)}/s, overhead {listing.overhead_seconds:.2f}s)" if throughput else ""))
+    if projected is not None:
+        projection = (f"projected full restore of {format_size(listing.full_size)}: {format_duration(projected)} "
+                      f"({projected:.1f}s) against RTO {format_duration(rto)} ({rto:g}s)")
+        if projected > rto:
+            problems.append(f"projected full restore {projected:.1f}s ({format_duration(projected)}) exceeds the RTO "
+                            f"{rto:g}s ({format_duration(rto)}) at the measured {format_size(throughput or 0)}/s")
+    else:
+        projection = "full restore time cannot be projected: no bytes were restored"
+    what = f"restored {len(sizes)} of {len(relpaths)} files from {listing.source}, {timing}"
+    if problems:
+        return RestoreOutcome(Status.FAIL, "; ".join(problems) + f" — {what}", measured, verified)
+    all_unreadable = {**unreadable, **primary_unreadable}
+    if all_unreadable:
+        return RestoreOutcome(Status.ERROR, f"{len(all_unreadable)} files could not be compared "
+                                            f"({_name(list(all_unreadable))}) — {what}", measured, verified)
+    if projected is None:
+        return RestoreOutcome(Status.ERROR, f"{projection} — {what}", measured, verified)
+    proof = f"all {len(verified)} match ({len(with_primary)} the primary, {len(with_record)} the backup's own record)"
+    detail = f"{what}: {proof}; {projection}"
+    if notes:
+        detail += "; " + "; ".join(notes)
+    return RestoreOutcome(Status.PASS, detail, measured, verified)

@@ -1,0 +1,127 @@
+"""Private scratch directories for restore tests and drills.
+
+A restore writes only into a fresh directory (mode 0700) under agent.scratch_dir, never over the
+primary or a copy, and only after a free-space check (psutil, through agent.disk) says the data
+fits with a margin. The directory is removed afterwards whatever happened: on success, failure,
+timeout, and on SIGTERM/SIGINT (agent.interrupt turns them into exceptions, so `finally` runs;
+cleanup_all() is the CLI's last safety net).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import tempfile
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+from agent import disk
+
+MARGIN_FRACTION = 0.10
+MARGIN_BYTES = 8 * 2**20  # metadata, restic's temporary files, rounding to filesystem blocks
+
+_ACTIVE: set[Path] = set()
+_ACTIVE_LOCK = threading.Lock()
+
+
+class ScratchError(Exception):
+    """The scratch area cannot take this restore (too small, unsafe place, not writable)."""
+
+
+def required_bytes(payload: int) -> int:
+    """Bytes of free space a restore of `payload` bytes needs, margin included."""
+    return int(payload * (1 + MARGIN_FRACTION)) + MARGIN_BYTES
+
+
+def _inside(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip(os.sep) + os.sep)
+
+
+class ScratchDir:
+    """`with ScratchDir(base, label, payload, protected) as path:` — a private directory that is gone afterwards.
+
+    Raise ScratchError on entry, before anything is written, when the directory would overlap a
+    protected path (the primary, the copy) or when base has less free space than the payload needs.
+    """
+
+    def __init__(self, base: Path, label: str, payload: int, protected: Iterable[str] = ()):
+        self.base = Path(base)
+        self.label = re.sub(r"[^A-Za-z0-9._-]+", "_", label)[:60]
+        self.payload = payload
+        self.protected = [p for p in protected if p]
+        self.path: Path | None = None
+        self.free_bytes: int | None = None
+
+    def __enter__(self) -> Path:
+        try:
+            self.base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as error:
+            raise ScratchError(f"cannot create scratch directory {self.base}: {error.strerror or error}") from error
+        real_base = os.path.realpath(self.base)
+        for protected in self.protected:
+            real = os.path.realpath(protected)
+            if _inside(real_base, real) or _inside(real, real_base):
+                raise ScratchError(f"scratch directory {self.base} overlaps {protected}; refusing to restore there "
+                                   "(set agent.scratch_dir elsewhere)")
+        try:
+            self.free_bytes = disk.free_bytes(str(self.base))
+        except OSError as error:
+            raise ScratchError(f"cannot read free space of {self.base}: {error.strerror or error}") from error
+        needed = required_bytes(self.payload)
+        if self.free_bytes < needed:
+            raise ScratchError(f"scratch {self.base} has {_mib(self.free_bytes)} free; restoring {_mib(self.payload)} "
+                               f"needs {_mib(needed)} with margin — nothing restored")
+        try:
+            self.path = Path(tempfile.mkdtemp(prefix=f"restore-{self.label}-", dir=self.base))  # mode 0700
+        except OSError as error:
+            raise ScratchError(f"cannot create a directory in {self.base}: {error.strerror or error}") from error
+        with _ACTIVE_LOCK:
+            _ACTIVE.add(self.path)
+        return self.path
+
+    def __exit__(self, *exc: object) -> None:
+        if self.path is not None:
+            remove_tree(self.path)
+            with _ACTIVE_LOCK:
+                _ACTIVE.discard(self.path)
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a restored tree, including read-only directories restic recreated with their original modes."""
+
+    def make_writable(function, failed_path, _excinfo) -> None:
+        parent = os.path.dirname(failed_path)
+        try:
+            os.chmod(parent, stat.S_IRWXU)
+            if os.path.isdir(failed_path) and not os.path.islink(failed_path):
+                os.chmod(failed_path, stat.S_IRWXU)
+            function(failed_path)
+        except FileNotFoundError:
+            pass
+
+    if os.path.lexists(path):
+        shutil.rmtree(path, onerror=make_writable)
+
+
+def cleanup_all() -> None:
+    """Remove every scratch directory still open (the CLI's last step, whatever happened)."""
+    with _ACTIVE_LOCK:
+        paths = list(_ACTIVE)
+        _ACTIVE.clear()
+    for path in paths:
+        try:
+            remove_tree(path)
+        except OSError:
+            pass
+
+
+def active() -> list[Path]:
+    with _ACTIVE_LOCK:
+        return sorted(_ACTIVE)

@@ -1,0 +1,70 @@
+"""restore-test: restore a sample (or all) of the copy's newest backup into a private scratch
+directory, hash what came back, and project the full restore time against the process RTO.
+
+Runs when asked (`verify --restore-test[=sample|full]`) or when the dataset's restore_test.every
+has passed since this copy's last restore test (a test that did not pass is due again the next
+run), so the nightly timer needs no flag; otherwise it is skipped. The sample holds at most
+restore_test.sample_files files and sample_bytes bytes: the most recently changed files always,
+then the files tested longest ago, so every file is restored within restore_test.cycle; the share
+of files tested within the cycle is recorded as sample_coverage_ratio. The content proof, timing
+and scratch-space rules are in agent/restore.py and agent/scratch.py."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from agent.checking import CopyContext
+from agent.clock import iso
+from agent.models import CheckResult, Status
+from agent.restore import restore_and_verify
+from agent.units import format_duration
+
+ID = "restore-test"
+FORMS = ("files", "restic", "objects")
+ROLES = ("backup",)
+STATE_SECTION = "restore-test"
+
+
+def due(context: CopyContext, state: dict) -> tuple[str | None, str]:
+    """Return (mode or None, why): the operator's --restore-test, else the dataset's schedule."""
+    if context.options.restore_test in ("sample", "full"):
+        return context.options.restore_test, f"--restore-test={context.options.restore_test}"
+    every = context.dataset.restore_test.every_seconds
+    if not every:
+        return None, "not requested (verify --restore-test) and no restore_test.every for this dataset"
+    last = datetime.fromisoformat(state["last_run"]) if state.get("last_run") else None
+    if last is None:
+        return "sample", "scheduled: never restore-tested"
+    if state.get("last_status") != str(Status.PASS):
+        return "sample", f"scheduled: the last restore test ({iso(last)}) did not pass"
+    elapsed = (context.now - last).total_seconds()
+    # A timer fires a little earlier or later each night: an hour's grace keeps "every 7d" weekly.
+    if elapsed >= every - min(3600.0, 0.1 * every):
+        return "sample", f"scheduled: every {format_duration(every)}, last {format_duration(elapsed)} ago"
+    return None, f"not due: last restore test {format_duration(elapsed)} ago, every {format_duration(every)}"
+
+
+def run(context: CopyContext) -> CheckResult:
+    state = context.state.get(STATE_SECTION, context.spec.key) or {}
+    mode, why = due(context, state)
+    if mode is None:
+        return CheckResult(ID, Status.SKIP, why)
+    tested: dict[str, float] = state.get("tested") or {}
+    outcome = restore_and_verify(context, full=mode == "full", tested=tested,
+                                 progress=getattr(context.options, "progress", None))
+    now = context.now.timestamp()
+    for relpath in outcome.verified:
+        tested[relpath] = now
+    cycle = context.dataset.restore_test.cycle_seconds
+    measured = dict(outcome.measured)
+    if outcome.backup_files:
+        # Forget files the backup no longer holds, so the state does not grow without bound.
+        tested = {p: t for p, t in tested.items() if p in outcome.backup_files}
+        recent = sum(1 for t in tested.values() if now - t <= cycle)
+        measured["sample_coverage_ratio"] = round(recent / len(outcome.backup_files), 4)
+    context.state.put(STATE_SECTION, context.spec.key,
+                      {"last_run": iso(context.now), "last_status": str(outcome.status), "mode": mode, "tested": tested})
+    detail = outcome.detail
+    if "sample_coverage_ratio" in measured and mode == "sample":
+        detail += f"; {measured['sample_coverage_ratio']:.0%} of files restore-tested this cycle"
+    return CheckResult(ID, outcome.status, detail, measured)

@@ -360,8 +360,8 @@ def _copy_summary(key: tuple[str, str, str], rows: list[dict[str, Any]]) -> Copy
 
 
 def _is_restore_test(row: dict[str, Any]) -> bool:
-    """A restore-test check record: named restore-… or carrying a projected restore time."""
-    return row.get("kind") == "check" and (
+    """A restore-test check record that ran (a skipped one is no test): named restore-… or with a projected time."""
+    return row.get("kind") == "check" and row.get("result") != "skip" and (
         (row.get("check_name") or "").startswith("restore") or row.get("projected_restore_seconds") is not None)
 
 

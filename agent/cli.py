@@ -232,8 +232,16 @@ def records_export(ctx: click.Context, fmt: str, since: str | None, until: str |
 @click.pass_context
 def records_verify(ctx: click.Context) -> None:
     """Recompute the SHA-256 chain of every record: exit 0 when intact, 1 naming the first broken record."""
-    with _store(ctx) as store:
-        report = store.verify_chain()
+    import sqlite3
+
+    try:
+        with _store(ctx) as store:
+            report = store.verify_chain()
+    except sqlite3.DatabaseError as error:
+        # A store whose file header or schema is damaged cannot even be opened: that is a broken
+        # store (exit 1), not an agent failure.
+        click.echo(f"chain BROKEN: the records store cannot be opened: {error}", err=True)
+        ctx.exit(EXIT_BREACH)
     if report.ok:
         click.echo(f"chain intact: {report.records} records"
                    + (f" (#{report.first}-#{report.last})" if report.records else ""))

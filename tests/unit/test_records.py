@@ -171,6 +171,18 @@ def test_a_flipped_byte_in_the_file_is_found(store_dir: Path, what: str, mask: i
     assert_broken_at(store_dir, expected)
 
 
+@pytest.mark.parametrize("offset", [0, 100], ids=["magic", "page-header"])
+def test_a_store_damaged_beyond_opening_reads_as_broken(store_dir: Path, offset: int) -> None:
+    """A flipped byte in the file header is not an agent failure (exit 3): the store is broken (exit 1)."""
+    path = db_path(store_dir)
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+    result = cli(store_dir, "verify")
+    assert result.returncode == 1, result.stderr
+    assert b"chain BROKEN" in result.stderr and b"Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize(("column", "value"), [
     ("result", "fail"), ("detail", "everything fine"), ("last_backup_at", "2026-11-02T00:00:00Z"),
     ("age_seconds", 1.0), ("operator", "someone else"), ("hash", "0" * 64), ("prev_hash", "f" * 64),

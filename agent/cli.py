@@ -62,6 +62,9 @@ def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
     ctx.ensure_object(dict)
     ctx.obj["config"] = config
     ctx.obj["verbose"] = verbose > 0
+    from agent import interrupt
+
+    interrupt.install_signal_handlers()  # SIGTERM raises, so restores remove their scratch and runs are recorded
 
 
 def _select(config: Config, datasets: tuple[str, ...], targets: tuple[str, ...]):
@@ -81,12 +84,18 @@ def _select(config: Config, datasets: tuple[str, ...], targets: tuple[str, ...])
 @click.option("--target", "targets", multiple=True, metavar="NAME", help="Only copies on this target (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of the table.")
 @click.option("--no-records", is_flag=True, help="Do not append QEF-19-05 records (a dry look).")
+@click.option("--restore-test", "restore_test", type=click.Choice(["sample", "full"]), is_flag=False,
+              flag_value="sample", default=None,
+              help="Also restore-test every backup copy now: a bounded sample (default) or =full. Without it, "
+                   "datasets whose restore_test.every is due are restore-tested anyway.")
 @click.pass_context
 def verify(ctx: click.Context, datasets: tuple[str, ...], targets: tuple[str, ...], as_json: bool,
-           no_records: bool) -> None:
+           no_records: bool, restore_test: str | None) -> None:
     """Verify copies, evaluate 3-2-1, write records and metrics."""
-    from agent import exporter, metrics, output, pushgateway
+    from agent import exporter, interrupt, metrics, output, pushgateway, scratch
+    from agent.checking import RunOptions
     from agent.lock import LockBusy, RunLock
+    from agent.progress import Progress
     from agent.records import RecordStore, rows_for_run
     from agent.run import run_verification
 
@@ -102,9 +111,13 @@ def verify(ctx: click.Context, datasets: tuple[str, ...], targets: tuple[str, ..
                    f"{busy.path}); this run checked and recorded nothing. Try again when it has finished.", err=True)
         ctx.exit(EXIT_LOCKED)
     with lock:
-        run = run_verification(config, selected, target_filter=targets, progress=progress)
+        options = RunOptions(restore_test=restore_test, progress=Progress.for_terminal(as_json))
+        try:
+            run = run_verification(config, selected, target_filter=targets, progress=progress, options=options)
+        finally:
+            scratch.cleanup_all()
         if not no_records:
-            with RecordStore(config.agent.records_db) as store:
+            with interrupt.deferred(), RecordStore(config.agent.records_db) as store:
                 first, last = store.append(rows_for_run(run))
             log.info("records %d-%d written to %s", first, last, config.agent.records_db)
         if run.state is not None:
@@ -129,7 +142,57 @@ def verify(ctx: click.Context, datasets: tuple[str, ...], targets: tuple[str, ..
         click.echo(json.dumps(output.run_document(run), ensure_ascii=False, indent=2))
     else:
         click.echo(output.run_table(run, colour=sys.stdout.isatty(), verbose=ctx.obj.get("verbose", False)))
+    if run.interrupted:
+        click.echo("backup-agent: interrupted; what finished is recorded (run result: interrupted)", err=True)
+        ctx.exit(EXIT_AGENT)
     ctx.exit(EXIT_OK if run.compliant else EXIT_BREACH)
+
+
+@cli.command()
+@click.argument("dataset")
+@click.option("--from", "from_target", metavar="TARGET",
+              help="Restore from the copy on this target (default: one away from the primary's location, "
+                   "object storage first).")
+@click.option("--json", "as_json", is_flag=True, help="Print the drill record as JSON instead of the summary.")
+@click.pass_context
+def drill(ctx: click.Context, dataset: str, from_target: str | None, as_json: bool) -> None:
+    """Restore drill (SOP-19 §8.3): restore all of DATASET from one copy into scratch, verify it, and
+    record RTO and RPO, actual against target (form QEF-19-03). Exit 0 when both targets are met."""
+    from agent import interrupt, scratch
+    from agent.drill import DrillError, after_action, choose_copy, record_row, run_drill
+    from agent.lock import LockBusy, RunLock
+    from agent.progress import Progress
+    from agent.records import RecordStore
+    from agent.run import tool_versions
+
+    config = _load(ctx)
+    (chosen,) = _select(config, (dataset,), ())
+    try:
+        spec = choose_copy(chosen, from_target)
+    except DrillError as error:
+        raise UsageError(str(error)) from error
+    lock = RunLock(config.agent.state_dir, note=f"drill {dataset} from {spec.target.name}")
+    try:
+        lock.acquire()
+    except LockBusy as busy:
+        click.echo(f"backup-agent: another run is in progress ({busy.holder or 'holder unknown'}); "
+                   "the drill did not start.", err=True)
+        ctx.exit(EXIT_LOCKED)
+    with lock:
+        try:
+            result = run_drill(config, chosen, spec, Progress.for_terminal(as_json))
+        finally:
+            scratch.cleanup_all()
+        row = record_row(result, config, tool_versions())
+        with interrupt.deferred(), RecordStore(config.agent.records_db) as store:
+            number, _ = store.append([row])
+    if as_json:
+        click.echo(json.dumps({**row, "record_no": number}, ensure_ascii=False, indent=2))
+    else:
+        click.echo(after_action(result, number))
+    if result.status == "interrupted":
+        ctx.exit(EXIT_AGENT)
+    ctx.exit(EXIT_OK if result.status == "pass" else EXIT_BREACH)
 
 
 @cli.command()

@@ -1,0 +1,191 @@
+"""Restore drills (SOP-19 §8.3): a full, timed restore of one dataset from one copy into scratch,
+verified, with an after-action record comparing RTO and RPO, actual against target.
+
+RTO actual is the wall time from the drill's start until the data is back and proven (opening the
+copy, listing, restoring, hashing): what a real recovery would take on this machine. RPO actual is
+the age of the restored data: the drill's time minus the restored backup's time. The record is
+form QEF-19-03, kind "drill", appended to the same chained store as the verification records.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from agent.checking import CopyContext, PrimaryManifest, RunOptions
+from agent.clock import iso
+from agent.config import Config, CopySpec, Dataset
+from agent.models import Status
+from agent.progress import Progress
+from agent.records import FORM_DRILL
+from agent.restore import restore_and_verify
+from agent.units import format_duration, format_size
+
+
+class DrillError(Exception):
+    """The drill cannot start (no such copy, no offsite copy to choose)."""
+
+
+def choose_copy(dataset: Dataset, from_target: str | None) -> CopySpec:
+    """Return the copy to drill: the one on --from, else one away from the primary's location,
+    object storage preferred (the copy a site loss would leave)."""
+    backups = list(dataset.copies)
+    if from_target:
+        chosen = [c for c in backups if c.target.name == from_target]
+        if not chosen:
+            raise DrillError(f"dataset {dataset.name} has no backup copy on target {from_target!r}; "
+                             f"copies: {', '.join(c.target.name for c in backups) or 'none'}")
+        return chosen[0]
+    offsite = [c for c in backups if c.target.location != dataset.primary.target.location]
+    if not offsite:
+        raise DrillError(f"dataset {dataset.name} has no copy away from the primary's location "
+                         f"({dataset.primary.target.location}); choose one with --from TARGET")
+    return sorted(offsite, key=lambda c: (c.target.medium != "object-storage", c.index))[0]
+
+
+@dataclass
+class DrillResult:
+    dataset: Dataset
+    spec: CopySpec
+    status: str  # pass, fail, error, interrupted
+    started_at: datetime
+    finished_at: datetime
+    rto_actual_seconds: float
+    rpo_actual_seconds: float | None
+    last_backup_at: datetime | None
+    errors: list[str] = field(default_factory=list)
+    measured: dict[str, Any] = field(default_factory=dict)
+    detail: str = ""
+    run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def rto_target_seconds(self) -> float:
+        return self.dataset.process.rto_seconds
+
+    @property
+    def rpo_target_seconds(self) -> float:
+        return self.dataset.process.rpo_seconds
+
+
+def run_drill(config: Config, dataset: Dataset, spec: CopySpec, progress: Progress | None = None) -> DrillResult:
+    """Restore every file of the copy's newest backup into scratch, verify it, and time it.
+
+    Never raises for a problem of the copy (it becomes the result); on SIGINT/SIGTERM the scratch
+    directory is removed and the result says "interrupted"."""
+    import checks
+    from agent.run import Session
+
+    session = Session(config)
+    started = time.monotonic()
+    errors: list[str] = []
+    measured: dict[str, Any] = {}
+    status = "error"
+    last_backup_at = None
+    try:
+        context = CopyContext(dataset, spec, session.handle(spec.target.name),
+                              PrimaryManifest(dataset, session.handle(dataset.primary.target.name)),
+                              config.agent, session.state, session.started, RunOptions(restore_test="full"))
+        if spec.form == "restic":
+            context.restic = session.restic_repository(spec)
+        for module in (checks.get("reachable"), checks.get("freshness")):
+            result = module.run(context)
+            if result.status == Status.ERROR or (module.ID == "reachable" and result.status != Status.PASS):
+                errors.append(f"{module.ID}: {result.detail}")
+                break
+        else:
+            last_backup_at = context.last_backup_at
+            outcome = restore_and_verify(context, full=True, progress=progress)
+            measured = dict(outcome.measured)
+            if outcome.status != Status.PASS:
+                errors.append(outcome.detail)
+            status = str(outcome.status)
+    except KeyboardInterrupt:
+        status = "interrupted"
+        errors.append("interrupted by a signal before the restore completed; scratch removed")
+    except Exception as error:  # noqa: BLE001 - a drill that crashed is an error on the record, not a pass
+        errors.append(f"{type(error).__name__}: {error}")
+    finally:
+        session.close()
+    elapsed = time.monotonic() - started
+    finished_at = session.started + timedelta(seconds=elapsed)
+    rpo_actual = (session.started - last_backup_at).total_seconds() if last_backup_at else None
+    result = DrillResult(dataset, spec, status, session.started, finished_at, elapsed, rpo_actual, last_backup_at,
+                         errors)
+    if status == "pass":
+        if elapsed > result.rto_target_seconds:
+            result.status = "fail"
+            errors.append(f"RTO missed: restore took {format_duration(elapsed)} ({elapsed:.1f}s), "
+                          f"target {format_duration(result.rto_target_seconds)}")
+        if rpo_actual is not None and rpo_actual > result.rpo_target_seconds:
+            result.status = "fail"
+            errors.append(f"RPO missed: restored data is {format_duration(rpo_actual)} old, "
+                          f"target {format_duration(result.rpo_target_seconds)}")
+    result.measured = {
+        "rto_target_seconds": result.rto_target_seconds,
+        "rto_actual_seconds": round(elapsed, 3),
+        "rpo_target_seconds": result.rpo_target_seconds,
+        "rpo_actual_seconds": round(rpo_actual, 3) if rpo_actual is not None else None,
+        "rto_met": elapsed <= result.rto_target_seconds,
+        "rpo_met": rpo_actual is not None and rpo_actual <= result.rpo_target_seconds,
+        "bytes_restored": measured.get("bytes_restored", 0),
+        "files": measured.get("files", 0),
+        "errors": errors,
+        **{k: v for k, v in measured.items() if k not in ("files", "bytes_restored")},
+    }
+    result.detail = (f"RTO actual {format_duration(elapsed)} vs target {format_duration(result.rto_target_seconds)}; "
+                     f"RPO actual {format_duration(rpo_actual)} vs target {format_duration(result.rpo_target_seconds)}; "
+                     f"{result.measured['files']} files, {format_size(result.measured['bytes_restored'])}"
+                     + (f"; {len(errors)} error(s): {errors[0]}" if errors else ""))
+    return result
+
+
+def record_row(result: DrillResult, config: Config, tool_versions: dict[str, str]) -> dict[str, Any]:
+    """The drill's QEF-19-03 row for agent.records.RecordStore.append (same chain as QEF-19-05)."""
+    spec, dataset = result.spec, result.dataset
+    return {
+        "form": FORM_DRILL, "run_id": result.run_id, "recorded_at": iso(result.finished_at), "kind": "drill",
+        "dataset": dataset.name, "process": dataset.process.name, "target": spec.target.name, "role": spec.role,
+        "form_of_copy": spec.form, "medium": spec.target.medium, "location": spec.target.location,
+        "check_name": "drill", "result": result.status, "detail": result.detail,
+        "last_backup_at": iso(result.last_backup_at),
+        "age_seconds": result.measured["rpo_actual_seconds"],
+        "rpo_seconds": dataset.process.rpo_seconds, "rto_seconds": dataset.process.rto_seconds,
+        "bytes_verified": result.measured["bytes_restored"] if result.status == "pass" else None,
+        "restore_seconds": result.measured["rto_actual_seconds"],
+        "projected_restore_seconds": result.measured.get("projected_restore_seconds"),
+        "measured": json.dumps({"started_at": iso(result.started_at), **result.measured}, ensure_ascii=False,
+                               sort_keys=True),
+        "tool_versions": json.dumps(tool_versions, sort_keys=True),
+        "agent_host": config.agent.host, "operator": config.agent.operator,
+    }
+
+
+def after_action(result: DrillResult, record_no: int | None) -> str:
+    """The after-action summary printed at the end of a drill (bilingual labels, as the records are)."""
+
+    def verdict(met: bool) -> str:
+        return "达标 / met" if met else "未达标 / MISSED"
+
+    m = result.measured
+    spec = result.spec
+    lines = [
+        f"{FORM_DRILL} 恢复演练记录 / restore drill record" + (f"  #{record_no}" if record_no else ""),
+        f"  数据集 / dataset   {result.dataset.name}  [{result.dataset.process.display_name}]",
+        f"  副本 / copy        {spec.target.name} ({spec.form}, {spec.target.medium}, {spec.target.location})"
+        + (f", snapshot {m['snapshot']}" if m.get("snapshot") else ""),
+        f"  时间 / when        {iso(result.started_at)} → {iso(result.finished_at)}",
+        f"  RTO actual {format_duration(m['rto_actual_seconds'])} ({m['rto_actual_seconds']:.1f}s)  "
+        f"target {format_duration(m['rto_target_seconds'])}  {verdict(m['rto_met'])}",
+        f"  RPO actual {format_duration(m['rpo_actual_seconds'])}"
+        + (f" ({m['rpo_actual_seconds']:.0f}s)" if m["rpo_actual_seconds"] is not None else "")
+        + f"  target {format_duration(m['rpo_target_seconds'])}  {verdict(m['rpo_met'])}",
+        f"  恢复 / restored    {m['files']} files, {format_size(m['bytes_restored'])}"
+        + (f", {format_size(m['throughput_bytes_per_second'])}/s" if m.get("throughput_bytes_per_second") else ""),
+        f"  错误 / errors      {len(m['errors'])}" + "".join(f"\n    - {e}" for e in m["errors"]),
+        f"  结果 / result      {result.status.upper()}",
+    ]
+    return "\n".join(lines)

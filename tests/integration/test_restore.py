@@ -1,0 +1,284 @@
+"""Restore tests and drills against real restic repositories and real plain copies.
+
+Nothing is mocked: restic restores into the agent's scratch directory, the agent hashes what came
+back. Each test breaks its own copy (a pack, a file of a plain copy, a primary file) and must see
+`fail` or `error`, never `pass`. The SIGTERM and drill tests run the real CLI as a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.checking import RunOptions
+from agent.models import Status
+from agent.records import FORM_DRILL, RecordStore
+from agent.run import run_verification, select_datasets
+from tests.integration.conftest import (
+    PASSWORD,
+    ResticTemplate,
+    Sandbox,
+    check_result,
+    copy_result,
+    flip_bytes,
+    mirror,
+    pack_files,
+)
+
+pytestmark = pytest.mark.integration
+
+DATASET = "platform-db"
+BIG = "db/blob.bin"  # the largest file: its data lives in the largest pack
+
+
+def primary_tree(sandbox: Sandbox, template: ResticTemplate) -> Path:
+    """A private primary: the backed-up tree with its mtimes (copytree keeps them to the nanosecond)."""
+    return Path(shutil.copytree(template.data, sandbox.root / "primary" / "data"))
+
+
+def restic_layout(sandbox: Sandbox, template: ResticTemplate, repo: Path, primary: Path | None = None,
+                  **copy_extra) -> None:
+    sandbox.target("droplet", "cloud-vm", "do-sgp1")
+    sandbox.target("nas", "nas", "office")
+    sandbox.dataset(
+        DATASET,
+        primary=sandbox.files_copy("droplet", primary or template.data, stamp=None),
+        copies=[sandbox.restic_copy("nas", repo, snapshot_filter={"tags": ["platform-db"]}, **copy_extra)],
+        policy={"copies": 2, "media": 2, "offsite": 1},
+    )
+
+
+def files_layout(sandbox: Sandbox, primary: Path, copy: Path) -> None:
+    sandbox.target("droplet", "cloud-vm", "do-sgp1")
+    sandbox.target("hdd", "hdd", "kc-home")
+    sandbox.dataset(
+        DATASET,
+        primary=sandbox.files_copy("droplet", primary, stamp=None),
+        copies=[sandbox.files_copy("hdd", copy)],
+        policy={"copies": 2, "media": 2, "offsite": 1},
+    )
+
+
+def restore_verify(sandbox: Sandbox, mode: str | None = "sample"):
+    config = sandbox.config()
+    run = run_verification(config, select_datasets(config, (), ()), options=RunOptions(restore_test=mode))
+    if run.state is not None:
+        run.state.save()
+    return run
+
+
+def leftover_scratch(sandbox: Sandbox) -> list[Path]:
+    scratch = sandbox.root / "scratch"
+    return sorted(scratch.iterdir()) if scratch.exists() else []
+
+
+def test_healthy_restic_restore_test_passes_with_throughput_and_projection(sandbox, restic_template, make_repo):
+    restic_layout(sandbox, restic_template, make_repo(), primary_tree(sandbox, restic_template))
+    run = restore_verify(sandbox)
+
+    copy = copy_result(run, DATASET, "nas")
+    restore = check_result(copy, "restore-test")
+    assert restore.status == Status.PASS, restore.detail
+    m = restore.measured
+    assert m["files"] == 6 and m["files_restored"] == 6  # the whole small tree fits the default sample
+    assert m["bytes_restored"] == sum(p.stat().st_size for p in restic_template.data.rglob("*") if p.is_file())
+    assert m["throughput_bytes_per_second"] > 0
+    assert m["overhead_seconds"] > 0
+    assert m["projected_restore_seconds"] >= m["overhead_seconds"]
+    assert m["rto_seconds"] == 4 * 3600
+    assert m["full_size_source"] == "restic stats --mode restore-size"
+    assert m["compared_with_primary"] == 6  # unchanged primary: every file held against it
+    assert m["sample_coverage_ratio"] == 1.0
+    assert m["snapshot"] and "restic" not in m["snapshot"]
+    assert leftover_scratch(sandbox) == []
+    assert oct((sandbox.root / "scratch").stat().st_mode & 0o777) == "0o700"
+    assert PASSWORD not in restore.detail
+
+
+def test_schedule_runs_the_restore_test_when_due_and_rotates_a_bounded_sample(sandbox, restic_template, make_repo):
+    restic_layout(sandbox, restic_template, make_repo())
+    sandbox.datasets[DATASET]["restore_test"] = {"every": "7d", "sample_files": 2, "sample_bytes": "1MiB"}
+
+    first = check_result(copy_result(restore_verify(sandbox, None), DATASET, "nas"), "restore-test")
+    assert first.status == Status.PASS, first.detail
+    assert "never restore-tested" not in first.detail and first.measured["files_restored"] == 2
+    # The newest file is always in the sample; coverage is 2 of 6 files.
+    assert first.measured["sample_coverage_ratio"] == pytest.approx(2 / 6, abs=1e-3)
+
+    second = check_result(copy_result(restore_verify(sandbox, None), DATASET, "nas"), "restore-test")
+    assert second.status == Status.SKIP and "not due" in second.detail
+
+    # Asked for explicitly, it runs anyway and rotates to files not tested yet.
+    third = check_result(copy_result(restore_verify(sandbox, "sample"), DATASET, "nas"), "restore-test")
+    assert third.status == Status.PASS, third.detail
+    assert third.measured["sample_coverage_ratio"] > first.measured["sample_coverage_ratio"]
+    state = json.loads((sandbox.root / "state" / "state.json").read_text())
+    (entry,) = state["restore-test"].values()
+    assert entry["last_status"] == "pass" and len(entry["tested"]) >= 3
+
+
+def test_corrupted_pack_inside_the_sample_fails(sandbox, restic_template, make_repo):
+    repo = make_repo()
+    flip_bytes(pack_files(repo)[0])
+    restic_layout(sandbox, restic_template, repo)
+    run = restore_verify(sandbox)
+
+    restore = check_result(copy_result(run, DATASET, "nas"), "restore-test")
+    assert restore.status == Status.FAIL, restore.detail
+    assert "data errors" in restore.detail
+    assert leftover_scratch(sandbox) == []
+
+
+def test_file_altered_in_a_plain_copy_fails_naming_it(files_sandbox, sample_tree):
+    sandbox = files_sandbox
+    copy = mirror(sample_tree, sandbox.root / "hdd" / "db-copy")
+    target = copy / "docs" / "readme.txt"
+    target.write_text("finance records, edited on the copy\n")
+    files_layout(sandbox, sample_tree, copy)
+    run = restore_verify(sandbox)
+
+    restore = check_result(copy_result(run, DATASET, "hdd"), "restore-test")
+    assert restore.status == Status.FAIL, restore.detail
+    assert "docs/readme.txt" in restore.detail
+    assert leftover_scratch(sandbox) == []
+
+
+def test_healthy_plain_copy_restores_through_the_handle(files_sandbox, sample_tree):
+    sandbox = files_sandbox
+    copy = mirror(sample_tree, sandbox.root / "hdd" / "db-copy")
+    files_layout(sandbox, sample_tree, copy)
+    restore = check_result(copy_result(restore_verify(sandbox), DATASET, "hdd"), "restore-test")
+    assert restore.status == Status.PASS, restore.detail
+    assert restore.measured["files"] == 6 and restore.measured["compared_with_primary"] == 6
+    assert restore.measured["projected_restore_seconds"] is not None
+
+
+def test_primary_silently_altered_is_suspected_source_corruption(sandbox, restic_template, make_repo):
+    primary = primary_tree(sandbox, restic_template)
+    victim = primary / BIG
+    before = victim.stat()
+    data = bytearray(victim.read_bytes())
+    data[1000:1008] = bytes(b ^ 0xFF for b in data[1000:1008])
+    victim.write_bytes(bytes(data))
+    os.utime(victim, ns=(before.st_atime_ns, before.st_mtime_ns))  # same size, same mtime
+    restic_layout(sandbox, restic_template, make_repo(), primary)
+    run = restore_verify(sandbox)
+
+    restore = check_result(copy_result(run, DATASET, "nas"), "restore-test")
+    assert restore.status == Status.FAIL, restore.detail
+    assert "suspected corruption at the source" in restore.detail and BIG in restore.detail
+
+
+def test_rto_below_projected_restore_time_fails_with_both_numbers(sandbox, restic_template, make_repo):
+    sandbox.processes["lithera-platform"]["rto"] = "0.2s"
+    restic_layout(sandbox, restic_template, make_repo())
+    run = restore_verify(sandbox)
+
+    restore = check_result(copy_result(run, DATASET, "nas"), "restore-test")
+    assert restore.status == Status.FAIL, restore.detail
+    projected = restore.measured["projected_restore_seconds"]
+    assert projected > 0.2 and restore.measured["rto_seconds"] == 0.2
+    assert f"{projected:.1f}s" in restore.detail and "RTO 0.2s" in restore.detail
+
+
+@pytest.fixture
+def tiny_scratch(tmp_path: Path):
+    """A 1 MiB tmpfs as the scratch area (the sample fits, the margin does not). Needs root."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tiny tmpfs as scratch needs root and mount(8)")
+    mountpoint = tmp_path / "tiny-scratch"
+    mountpoint.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mountpoint)],
+                          capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        pytest.skip(f"mount -t tmpfs is not permitted here: {done.stderr.strip()}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True, timeout=30)
+
+
+def test_scratch_too_small_is_an_error_before_any_byte_is_restored(sandbox, restic_template, make_repo, tiny_scratch):
+    sandbox.agent["scratch_dir"] = str(tiny_scratch)
+    restic_layout(sandbox, restic_template, make_repo())
+    run = restore_verify(sandbox)
+
+    restore = check_result(copy_result(run, DATASET, "nas"), "restore-test")
+    assert restore.status == Status.ERROR, restore.detail
+    assert "nothing restored" in restore.detail and "free" in restore.detail
+    assert list(tiny_scratch.iterdir()) == []
+    assert "bytes_restored" not in restore.measured
+
+
+def cli(sandbox: Sandbox, *args: str, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "RESTIC_CACHE_DIR": str(sandbox.root / "restic-cache")}
+    return subprocess.Popen([sys.executable, "-c", "from agent.cli import main; main()", "--config", str(sandbox.root / "targets.yaml"), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **kwargs)
+
+
+def test_sigterm_during_a_restore_test_removes_scratch_and_records_an_interrupted_run(
+        sandbox, restic_template, make_repo):
+    # The password command stalls only when restic runs `restore`, and says so with a marker file:
+    # the signal then lands while the restore test holds its scratch directory.
+    marker = sandbox.root / "restoring"
+    script = sandbox.root / "slow-password.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"if tr '\\0' ' ' < /proc/$PPID/cmdline | grep -q ' restore '; then touch {marker}; sleep 60; fi\n"
+        f"cat {restic_template.password_file}\n")
+    script.chmod(0o700)
+    restic_layout(sandbox, restic_template, make_repo(), password_command=str(script))
+    sandbox.config()
+
+    process = cli(sandbox, "verify", "--restore-test", "--json")
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the restore never started"
+            time.sleep(0.05)
+        assert [p.name.startswith("restore-") for p in leftover_scratch(sandbox)] == [True]
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 3, stderr
+    assert "interrupted" in stderr
+    assert leftover_scratch(sandbox) == []
+    with RecordStore(sandbox.root / "state" / "records.sqlite") as store:
+        runs = list(store.rows(kind="run"))
+        checks = [r for r in store.rows(kind="check") if r["check_name"] == "restore-test"]
+        assert store.verify_chain().ok
+    assert [r["result"] for r in runs] == ["interrupted"]
+    assert checks and checks[0]["result"] == "error"
+    done = cli(sandbox, "records", "verify")
+    assert done.wait(timeout=60) == 0, done.communicate()
+
+
+def test_drill_writes_a_qef_19_03_record_with_actual_against_target(sandbox, restic_template, make_repo):
+    restic_layout(sandbox, restic_template, make_repo(), primary_tree(sandbox, restic_template))
+    sandbox.config()
+    process = cli(sandbox, "drill", DATASET)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr + stdout
+    assert "QEF-19-03" in stdout and "RTO" in stdout and "RPO" in stdout
+
+    with RecordStore(sandbox.root / "state" / "records.sqlite") as store:
+        (row,) = list(store.rows(kind="drill"))
+        assert store.verify_chain().ok
+    assert row["form"] == FORM_DRILL and row["result"] == "pass" and row["target"] == "nas"
+    measured = json.loads(row["measured"])
+    assert measured["rto_target_seconds"] == 4 * 3600 and 0 < measured["rto_actual_seconds"] < 4 * 3600
+    assert measured["rpo_target_seconds"] == 86400 and 0 <= measured["rpo_actual_seconds"] < 3600
+    assert measured["files"] == 6 and measured["bytes_restored"] > 0
+    assert measured["errors"] == []
+    assert leftover_scratch(sandbox) == []

@@ -39,6 +39,11 @@ def build_registry(run: RunResult) -> CollectorRegistry:
                          ("dataset", "process", "target", "role", "check", "status"))
     coverage = gauge("copy_read_data_coverage_ratio", "Share of restic packs read within the last read-data cycle.",
                      ("dataset", "process", "target"))
+    restore_throughput = gauge("restore_throughput_bytes_per_second",
+                               "Restore throughput measured by the copy's last restore test.", ("dataset", "process", "target"))
+    restore_projected = gauge("restore_projected_seconds",
+                              "Projected full restore time of the dataset from this copy (compare with dataset_rto_seconds).",
+                              ("dataset", "process", "target"))
     bytes_verified = gauge("copy_verified_bytes", "Bytes whose checksum was verified in the last run.",
                            ("dataset", "process", "target"))
     compliant = gauge("dataset_policy_compliant", "1 when the dataset meets its 3-2-1 policy on verified copies.",
@@ -76,6 +81,11 @@ def build_registry(run: RunResult) -> CollectorRegistry:
                                         status=str(status)).set(1 if check.status == status else 0)
                 if "coverage_ratio" in check.measured:
                     coverage.labels(**ds, target=spec.target.name).set(check.measured["coverage_ratio"])
+                if check.name == "restore-test" and check.measured.get("throughput_bytes_per_second") is not None:
+                    restore_throughput.labels(**ds, target=spec.target.name).set(
+                        check.measured["throughput_bytes_per_second"])
+                if check.name == "restore-test" and check.measured.get("projected_restore_seconds") is not None:
+                    restore_projected.labels(**ds, target=spec.target.name).set(check.measured["projected_restore_seconds"])
                 if check.measured.get("bytes_verified") is not None:
                     bytes_verified.labels(**ds, target=spec.target.name).set(check.measured["bytes_verified"])
         measured = dataset_result.policy.measured

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from agent.checking import RunOptions
+from agent.metrics import render
 from agent.models import Status
 from agent.records import FORM_DRILL, RecordStore
 from agent.run import run_verification, select_datasets
@@ -101,6 +102,10 @@ def test_healthy_restic_restore_test_passes_with_throughput_and_projection(sandb
     assert leftover_scratch(sandbox) == []
     assert oct((sandbox.root / "scratch").stat().st_mode & 0o777) == "0o700"
     assert PASSWORD not in restore.detail
+    labels = '{dataset="platform-db",process="lithera-platform",target="nas"}'
+    text = render(run).decode()
+    assert f"backup_agent_restore_throughput_bytes_per_second{labels} " in text
+    assert f"backup_agent_restore_projected_seconds{labels} " in text
 
 
 def test_schedule_runs_the_restore_test_when_due_and_rotates_a_bounded_sample(sandbox, restic_template, make_repo):

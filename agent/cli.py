@@ -257,7 +257,7 @@ def _store(ctx: click.Context, must_exist: bool = True):
 @records.command("list")
 @click.option("--since", metavar="TIME", help="From this time (ISO 8601, e.g. 2026-11-01).")
 @click.option("--until", metavar="TIME", help="Before this time.")
-@click.option("--kind", type=click.Choice(["check", "copy", "dataset", "run"]), help="Only this kind of record.")
+@click.option("--kind", type=click.Choice(["check", "copy", "dataset", "run", "drill"]), help="Only this kind of record.")
 @click.option("--limit", type=int, default=50, show_default=True, help="Show the last N (0 = all).")
 @click.pass_context
 def records_list(ctx: click.Context, since: str | None, until: str | None, kind: str | None, limit: int) -> None:

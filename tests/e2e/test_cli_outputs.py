@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Completed, Demo
+from tests.e2e.conftest import Completed, Demo, run_cli
 from tests.e2e.test_cli_verify import EXPECTED_COPIES
 
 
@@ -142,3 +142,29 @@ def test_the_restic_password_never_appears(demo: Demo, verify_json: Completed, v
     for path in demo.directory.rglob("*"):
         if path.is_file() and secrets_dir not in path.parents and path.stat().st_size < 50_000_000:
             assert password.encode() not in path.read_bytes(), f"the restic password is stored in {path}"
+
+
+def test_password_from_env_and_command_is_masked_at_debug_level(demo: Demo, sandbox_copy: Callable[[], Path]) -> None:
+    """password_env hands the value to the agent itself, password_command to restic: neither may leak."""
+    config = sandbox_copy()
+    secret_file = config.parent / "secrets" / "restic.pass"
+    text = config.read_text(encoding="utf-8")
+    text = text.replace("path: nas/restic, password_file: secrets/restic.pass",
+                        "path: nas/restic, password_env: DEMO_RESTIC_PW")
+    text = text.replace("path: ssd/restic, password_file: secrets/restic.pass",
+                        f'path: ssd/restic, password_command: "cat {secret_file}"')
+    config.write_text(text, encoding="utf-8")
+    env = {**demo.env, "DEMO_RESTIC_PW": demo.password}
+    result = run_cli(["--config", str(config), "-vv", "verify", "--dataset", "finance-records", "--json"], env)
+    assert result.returncode == 0, result.stderr
+    copies = {c["target"]: c["status"] for c in result.json()["datasets"][0]["copies"]}
+    assert copies == {"droplet": "pass", "nas": "pass", "ssd": "pass", "offsite": "pass"}
+    assert "DEBUG" in result.stderr and "***" in result.stderr
+    assert demo.password not in result.stdout + result.stderr
+    # Without the variable the copy is an error, never a pass.
+    env.pop("DEMO_RESTIC_PW")
+    result = run_cli(["--config", str(config), "verify", "--dataset", "finance-records", "--target", "nas", "--json"],
+                     env)
+    assert result.returncode == 1
+    nas = result.json()["datasets"][0]["copies"][0]
+    assert nas["status"] == "error" and "DEMO_RESTIC_PW" in json.dumps(nas)

@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SAMPLE_BYTES = 256 * 2**20
 DEFAULT_CONNECT_TIMEOUT = 10.0
-MAX_READ_TIMEOUT = 60.0
+MAX_READ_TIMEOUT = 30.0  # per socket read: a server silent this long is dead, not slow
 TOTAL_ATTEMPTS = 3  # one try and two retries: a dead endpoint is an error within seconds, not minutes
 HEAD_WORKERS = 8
 # How a cached digest was obtained (kept in the HashCache's inode column for s3 rows).
@@ -113,6 +113,7 @@ class S3Target(TargetHandle):
         self._client: Any = None
         self._credentials: Any = None
         self._budget_left = self.sample_bytes
+        self._took_any = False
         self._budget_lock = threading.Lock()
 
     # -- connection -------------------------------------------------------------------------------
@@ -374,7 +375,8 @@ class S3Target(TargetHandle):
 
         Order: objects never hashed or changed since (their identity differs from the cached one)
         first, then those verified longest ago. One object larger than the whole budget is still
-        taken when nothing else was downloaded this run, so a big object is not skipped forever.
+        taken when nothing else was downloaded this run, so a big object is not skipped forever;
+        empty objects cost nothing and are always taken.
         """
         def order(item: tuple[ObjectEntry, tuple | None]) -> tuple:
             entry, row = item
@@ -384,11 +386,10 @@ class S3Target(TargetHandle):
         chosen = []
         with self._budget_lock:
             for entry, row in sorted(candidates, key=order):
-                if entry.size <= self._budget_left or self._budget_left == self.sample_bytes:
+                if entry.size == 0 or entry.size <= self._budget_left or not self._took_any:
                     chosen.append((entry, row))
                     self._budget_left = max(0, self._budget_left - entry.size)
-                    if self._budget_left == 0:
-                        break
+                    self._took_any = self._took_any or entry.size > 0
         return chosen
 
     def _download_sha256(self, key: str) -> tuple[str, int]:

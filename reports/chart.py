@@ -8,13 +8,14 @@ matplotlibrc), no Software/date metadata in the file, and only the records' own 
 from __future__ import annotations
 
 import io
+import math
 from datetime import UTC, datetime, time
 
 from reports.fonts import find_cjk_font
 from reports.monthly import DatasetSection, MonthlyReport
 
 # Fixed drawing settings: the chart must not depend on the machine's matplotlibrc.
-WIDTH_INCHES, HEIGHT_INCHES, DPI = 7.2, 2.6, 110
+WIDTH_INCHES, HEIGHT_INCHES, DPI = 7.2, 2.9, 110
 COLOURS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
 RPO_COLOUR = "#d62728"
 
@@ -51,18 +52,25 @@ def age_chart_png(section: DatasetSection, start: datetime, end: datetime) -> by
     with matplotlib.rc_context(style):
         figure, axes = plt.subplots(figsize=(WIDTH_INCHES, HEIGHT_INCHES))
         try:
+            rpo = section.rpo_seconds
             for index, (copy, ages) in enumerate(series):
-                axes.plot([p.at for p in ages], [p.age_seconds / 3600 for p in ages], marker="o", markersize=2.5,
+                # A run without a measured age leaves a gap in the line rather than bridging it.
+                hours = [math.nan if p.age_seconds is None else p.age_seconds / 3600 for p in ages]
+                axes.plot([p.at for p in ages], hours, marker="o", markersize=2.5,
                           linewidth=1.2, color=COLOURS[index % len(COLOURS)], label=copy.label)
-            if section.rpo_seconds:
-                axes.axhline(section.rpo_seconds / 3600, color=RPO_COLOUR, linestyle="--", linewidth=1.2,
-                             label=f"RPO {section.rpo_seconds / 3600:g} h")
+                over = [(p.at, p.age_seconds / 3600) for p in ages
+                        if rpo and p.age_seconds is not None and p.age_seconds > rpo]
+                if over:
+                    axes.plot([at for at, _ in over], [h for _, h in over], linestyle="none", marker="x",
+                              markersize=6, color=RPO_COLOUR)
+            if rpo:
+                axes.axhline(rpo / 3600, color=RPO_COLOUR, linestyle="--", linewidth=1.2, label=f"RPO {rpo / 3600:g} h")
             axes.set_xlim(start, end)
             axes.set_ylim(bottom=0)
             axes.set_ylabel("备份时长 / age (h)")
             axes.set_title(f"{section.name}: 备份时长与 RPO / backup age vs RPO (UTC)", fontsize=9)
             axes.grid(True, linewidth=0.4, alpha=0.5)
-            axes.legend(loc="upper left", fontsize=7, frameon=False, ncols=2)
+            axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7, frameon=False, ncols=4)
             axes.xaxis.set_major_locator(mdates.DayLocator(bymonthday=(1, 5, 10, 15, 20, 25)))
             axes.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
             figure.tight_layout()

@@ -90,7 +90,7 @@ class DayStatus:
 @dataclass(frozen=True)
 class AgePoint:
     at: datetime
-    age_seconds: float
+    age_seconds: float | None  # None: that run measured no age (unreachable, no snapshot) — a gap
 
 
 @dataclass(frozen=True)
@@ -355,7 +355,7 @@ def _copy_summary(key: tuple[str, str, str], rows: list[dict[str, Any]]) -> Copy
         read_data_latest=coverage[-1] if coverage else None,
         read_data_lowest=min(coverage) if coverage else None,
         restore=_restore_entry(restores[-1], "restore test") if restores else None,
-        ages=tuple(AgePoint(parse_time(r["recorded_at"]), age) for r, age in ages),
+        ages=tuple(AgePoint(parse_time(r["recorded_at"]), r.get("age_seconds")) for r in copy_rows) if ages else (),
     )
 
 

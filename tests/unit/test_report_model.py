@@ -1,0 +1,83 @@
+"""The report model's rules on hand-made rows, for the cases the 30-day pipeline test cannot make
+yet: a policy skipped by a `--target` run, an unreadable verdict, restore tests and drills (the
+restore issue has not landed), and the month arithmetic. Rows go through the real RecordStore."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from agent.records import FORM_DRILL, FORM_VERIFICATION, RecordStore
+from reports.monthly import MET, NO_RECORD, NOT_MET, ReportError, build_report, parse_month
+
+GENERATED = datetime(2026, 12, 1, 8, tzinfo=UTC)
+
+
+def _verdict(day: int, compliant: bool | None, detail: str = "3-2-1 met", dataset: str = "platform-db") -> dict:
+    measured = "{not json" if compliant is None else json.dumps({"compliant": compliant})
+    return {"form": FORM_VERIFICATION, "run_id": f"run-{day}", "recorded_at": f"2026-11-{day:02d}T02:00:00Z",
+            "kind": "dataset", "dataset": dataset, "process": "lithera-platform", "check_name": "policy-321",
+            "result": "pass" if compliant else "fail", "detail": detail, "measured": measured,
+            "rpo_seconds": 3600, "rto_seconds": 14400}
+
+
+def _store(tmp_path: Path, rows: list[dict]) -> RecordStore:
+    store = RecordStore(tmp_path / "records.sqlite")
+    store.append(rows)
+    return store
+
+
+def test_parse_month() -> None:
+    assert parse_month("2026-02") == (date(2026, 2, 1), date(2026, 3, 1))
+    assert parse_month("2024-02")[1] == date(2024, 3, 1)
+    assert parse_month("previous", today=date(2026, 1, 15)) == (date(2025, 12, 1), date(2026, 1, 1))
+    for bad in ("2026-13", "2026-1", "Oct", ""):
+        with pytest.raises(ReportError):
+            parse_month(bad)
+
+
+def test_day_verdicts_skipped_policy_and_unreadable_measured(tmp_path: Path) -> None:
+    rows = [
+        _verdict(1, True),
+        _verdict(2, True), _verdict(2, False),  # one breach in the day: not met
+        _verdict(3, True, detail="not evaluated: --target selected only some copies"),  # not a verdict
+        _verdict(4, None),  # unreadable: never a pass
+    ]
+    with _store(tmp_path, rows) as store:
+        report = build_report(store, "2026-11", GENERATED)
+    days = {d.day.day: d.status for d in report.datasets[0].days}
+    assert (days[1], days[2], days[3], days[4], days[5]) == (MET, NOT_MET, NO_RECORD, NOT_MET, NO_RECORD)
+    assert report.completeness.met == 1 and report.completeness.counted == 30
+    assert report.completeness.rate == pytest.approx(1 / 30)
+
+
+def test_restore_tests_and_drills_feed_the_rto_kpi(tmp_path: Path) -> None:
+    check = {"form": FORM_VERIFICATION, "run_id": "r", "kind": "check", "dataset": "platform-db", "target": "nas",
+             "role": "backup", "form_of_copy": "restic", "rto_seconds": 14400}
+    rows = [
+        {**check, "recorded_at": "2026-11-02T02:00:00Z", "check_name": "restore-test", "result": "pass",
+         "restore_seconds": 30, "projected_restore_seconds": 3600},
+        {**check, "recorded_at": "2026-11-03T02:00:00Z", "check_name": "restore-test", "result": "skip"},
+        {**check, "recorded_at": "2026-11-04T02:00:00Z", "check_name": "restore-test", "result": "fail",
+         "restore_seconds": 60, "projected_restore_seconds": 20000},
+        {"form": FORM_DRILL, "run_id": "d", "recorded_at": "2026-11-05T03:00:00Z", "kind": "drill",
+         "dataset": "platform-db", "target": "offsite", "check_name": "drill", "result": "pass",
+         "restore_seconds": 7200, "rto_seconds": 14400},
+    ]
+    with _store(tmp_path, rows) as store:
+        report = build_report(store, "2026-11", GENERATED)
+    assert [e.kind for e in report.rto.entries] == ["restore test", "restore test", "drill"]  # the skip is no test
+    assert report.rto.met == 2 and report.rto.rate == pytest.approx(2 / 3)
+    assert len(report.drills) == 1 and report.drills[0].within_rto
+    nas = report.datasets[0].copies[0]
+    assert nas.restore.record_no == 3 and nas.restore.within_rto is False
+
+
+def test_no_records_means_no_data(tmp_path: Path) -> None:
+    with _store(tmp_path, []) as store:
+        report = build_report(store, "2026-11", GENERATED)
+    assert report.record_count == 0 and report.completeness.rate is None and report.rto.rate is None
+    assert report.days_without_records == 30 and report.chain.ok

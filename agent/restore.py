@@ -25,7 +25,7 @@ import os
 import posixpath
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,8 +186,10 @@ def _escape(pattern: str) -> str:
 
 
 def _restore_restic(context: CopyContext, listing: BackupListing, relpaths: list[str] | None, scratch: Path,
-                    task) -> Path:
-    arguments = ["restore", listing.snapshot.id, "--target", str(scratch), "--verify"]
+                    task, verify: bool) -> Path:
+    arguments = ["restore", listing.snapshot.id, "--target", str(scratch)]
+    if verify:
+        arguments.append("--verify")
     for relpath in relpaths or ():
         arguments += ["--include", _escape(listing.root_prefix + relpath)]
     stop = threading.Event()
@@ -273,6 +275,16 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
                                             f"(sample_bytes {format_size(context.dataset.restore_test.sample_bytes)})",
                               {"mode": mode})
     payload = sum(listing.entries[p].size for p in relpaths)
+    notes: list[str] = []
+    try:
+        primary_entries = context.primary.entries()
+    except TargetUnavailable as error:
+        primary_entries = {}
+        notes.append(f"primary unreadable ({error}); compared with the backup's own record only")
+    # Decided before restoring: which files the primary can vouch for (unchanged since the backup).
+    # restic's --verify (a second read of everything restored) is needed only for the others.
+    comparable = [p for p in relpaths if _unchanged(context, listing.entries[p], primary_entries.get(p))]
+    restic_verify = len(comparable) < len(relpaths)
     protected = [spec.path] if spec.target.kind == "local" else []
     if context.dataset.primary.target.kind == "local":
         protected.append(context.dataset.primary.path)
@@ -281,16 +293,20 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
                                 "overhead_seconds": round(listing.overhead_seconds, 3)}
     if listing.snapshot:
         measured["snapshot"] = listing.snapshot.short_id
+        measured["restic_verify"] = restic_verify
     if interrupt.cancelled.is_set():
         return RestoreOutcome(Status.ERROR, "interrupted before restoring", measured)
+    primary_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="primary-hash")
     label = f"{context.dataset.name}-{spec.target.name}"
     task = progress.task(f"restore {context.dataset.name} from {spec.target.name}", payload)
     try:
         with ScratchDir(context.settings.scratch_dir, label, payload, protected) as scratch:
+            # The primary's side of the comparison is hashed while the restore runs.
+            primary_hashes = primary_pool.submit(context.primary.digests, comparable) if comparable else None
             started = time.monotonic()
             try:
                 if spec.form == "restic":
-                    root = _restore_restic(context, listing, None if full else relpaths, scratch, task)
+                    root = _restore_restic(context, listing, None if full else relpaths, scratch, task, restic_verify)
                 else:
                     scratch_files = scratch / "files"
                     context.handle.fetch(spec.path, relpaths, str(scratch_files), task.add)
@@ -298,7 +314,8 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
             finally:
                 restore_seconds = time.monotonic() - started
                 task.close()
-            outcome = _verify(context, listing, relpaths, root, restore_seconds, measured)
+            outcome = _verify(context, listing, relpaths, root, restore_seconds, measured,
+                              _Comparison(primary_entries, comparable, primary_hashes, restic_verify, notes, scratch))
             outcome.backup_files = frozenset(listing.entries)
             return outcome
     except ScratchError as error:
@@ -310,10 +327,33 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
         return RestoreOutcome(status, f"restore of {len(relpaths)} files from {listing.source} failed: {error}", measured)
     except TargetUnavailable as error:
         return RestoreOutcome(Status.ERROR, f"restore from the copy failed: {error}", measured)
+    finally:
+        primary_pool.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass
+class _Comparison:
+    primary_entries: dict[str, FileEntry]
+    comparable: list[str]
+    primary_hashes: Future | None
+    restic_verified: bool
+    notes: list[str]
+    scratch: Path
+
+
+def _unchanged(context: CopyContext, backed_up: FileEntry, primary: FileEntry | None) -> bool:
+    """Whether a primary file is unchanged since the backup, so the restored bytes must equal it."""
+    if primary is None:
+        return False
+    if context.spec.form == "restic":
+        return primary.size == backed_up.size and abs(primary.mtime - backed_up.mtime) <= SAME_MTIME_SECONDS
+    # A plain copy: the primary file was not modified after the copy's last sync.
+    cutoff = (context.last_backup_at.timestamp() if context.last_backup_at else 0.0) + MTIME_SLACK_SECONDS
+    return primary.mtime <= cutoff
 
 
 def _verify(context: CopyContext, listing: BackupListing, relpaths: list[str], root: Path, restore_seconds: float,
-            measured: dict[str, Any]) -> RestoreOutcome:
+            measured: dict[str, Any], comparison: _Comparison) -> RestoreOutcome:
     spec = context.spec
     digests, unreadable, sizes = _hash_restored(root, relpaths, context.settings.hash_workers)
     if not sizes and not unreadable:
@@ -324,40 +364,27 @@ def _verify(context: CopyContext, listing: BackupListing, relpaths: list[str], r
     wrong_size = sorted(p for p in digests if sizes[p] != backup[p].size)
     bytes_restored = sum(sizes.values())
 
-    # Which restored files can be held against the primary: unchanged since the backup.
-    notes: list[str] = []
-    try:
-        primary_entries = context.primary.entries()
-    except TargetUnavailable as error:
-        primary_entries = {}
-        notes.append(f"primary unreadable ({error}); compared with the backup's own record only")
-    if spec.form == "restic":
-        def unchanged(p: str) -> bool:
-            e = primary_entries.get(p)
-            return e is not None and e.size == backup[p].size and abs(e.mtime - backup[p].mtime) <= SAME_MTIME_SECONDS
-    else:
-        cutoff = (context.last_backup_at.timestamp() if context.last_backup_at else 0.0) + MTIME_SLACK_SECONDS
-
-        def unchanged(p: str) -> bool:
-            e = primary_entries.get(p)
-            return e is not None and e.mtime <= cutoff
-
+    # Which restored files are held against the primary (unchanged since the backup; decided before
+    # the restore, hashed during it) and which against the backup's own record.
+    notes = comparison.notes
+    primary_entries = comparison.primary_entries
     candidates = [p for p in digests if p not in wrong_size]
-    with_primary = [p for p in candidates if unchanged(p)]
-    with_record = [p for p in candidates if p not in set(with_primary)]
+    chosen = set(comparison.comparable)
+    with_primary = [p for p in candidates if p in chosen]
+    with_record = [p for p in candidates if p not in chosen]
     differs: list[str] = []
     source_suspect: list[str] = []
     primary_unreadable: dict[str, str] = {}
     if with_primary:
         try:
-            primary_hashes = context.primary.digests(with_primary)
+            primary_hashes = comparison.primary_hashes.result()
         except TargetUnavailable as error:
             primary_hashes = None
             notes.append(f"primary unreadable ({error})")
             with_record += with_primary
             with_primary = []
         if primary_hashes is not None:
-            primary_unreadable = {p: r for p, r in primary_hashes.unreadable.items() if p in with_primary}
+            primary_unreadable = {p: r for p, r in primary_hashes.unreadable.items() if p in chosen}
             for p in with_primary:
                 theirs = primary_hashes.digests.get(p)
                 if theirs is None or theirs == digests[p]:
@@ -366,12 +393,29 @@ def _verify(context: CopyContext, listing: BackupListing, relpaths: list[str], r
                                  and abs(primary_entries[p].mtime - backup[p].mtime) <= (
                                      SAME_MTIME_SECONDS if spec.form == "restic" else 1.0))
                 if same_metadata:
-                    # restic: --verify proved the restored bytes are the backed-up bytes. A plain copy
-                    # made with its mtimes kept (rsync -a) carries the same evidence more weakly;
-                    # files-checksum's own hash history says which side changed.
+                    # restic: the confirming --verify below proves the restored bytes are the backed-up
+                    # bytes. A plain copy made with its mtimes kept (rsync -a) carries the same evidence
+                    # more weakly; files-checksum's own hash history says which side changed.
                     source_suspect.append(p)
                 else:
                     differs.append(p)
+            if primary_unreadable:
+                # Not the restore test's finding (the primary's own checks report it): hold these
+                # against the backup's record instead.
+                notes.append(f"{len(primary_unreadable)} primary files unreadable "
+                             f"({_name(list(primary_unreadable))}); held against the backup's record")
+                with_primary = [p for p in with_primary if p not in primary_unreadable]
+                with_record += [p for p in primary_unreadable if p in digests]
+                primary_unreadable = {}
+    if spec.form == "restic" and not comparison.restic_verified:
+        # The restore ran without --verify (the primary was to vouch for every file). Whatever the
+        # primary could not vouch for, and every file about to be blamed on the source, is restored
+        # again with --verify so the verdict rests on restic's own check of the backed-up bytes.
+        unproven = sorted(set(source_suspect) | set(with_record))
+        if unproven:
+            _restore_restic(context, listing, unproven, comparison.scratch / "confirm", DISABLED.task("", None),
+                            verify=True)
+            measured["confirmed_with_restic_verify"] = len(unproven)
     record_mismatch: list[str] = []
     if with_record and spec.form != "restic":
         try:

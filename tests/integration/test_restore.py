@@ -97,6 +97,7 @@ def test_healthy_restic_restore_test_passes_with_throughput_and_projection(sandb
     assert m["rto_seconds"] == 4 * 3600
     assert m["full_size_source"] == "restic stats --mode restore-size"
     assert m["compared_with_primary"] == 6  # unchanged primary: every file held against it
+    assert m["restic_verify"] is False  # so restic's second read of the restored files is not needed
     assert m["sample_coverage_ratio"] == 1.0
     assert m["snapshot"] and "restic" not in m["snapshot"]
     assert leftover_scratch(sandbox) == []
@@ -180,6 +181,18 @@ def test_primary_silently_altered_is_suspected_source_corruption(sandbox, restic
     restore = check_result(copy_result(run, DATASET, "nas"), "restore-test")
     assert restore.status == Status.FAIL, restore.detail
     assert "suspected corruption at the source" in restore.detail and BIG in restore.detail
+    # The verdict rests on restic's own check of the backed-up bytes, not only on the mismatch.
+    assert restore.measured["confirmed_with_restic_verify"] == 1
+
+
+def test_primary_changed_since_the_backup_is_held_against_restic_verify(sandbox, restic_template, make_repo):
+    primary = primary_tree(sandbox, restic_template)
+    (primary / "docs" / "readme.txt").write_text("finance records, edited after the backup\n")
+    restic_layout(sandbox, restic_template, make_repo(), primary)
+    restore = check_result(copy_result(restore_verify(sandbox), DATASET, "nas"), "restore-test")
+    assert restore.status == Status.PASS, restore.detail
+    assert restore.measured["restic_verify"] is True
+    assert restore.measured["compared_with_primary"] == 5 and restore.measured["compared_with_backup_record"] == 1
 
 
 def test_rto_below_projected_restore_time_fails_with_both_numbers(sandbox, restic_template, make_repo):

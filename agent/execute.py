@@ -63,17 +63,18 @@ def execute(
     secrets: Iterable[str] = (),
     check: bool = True,
     cwd: str | None = None,
+    unset: Iterable[str] = (),
 ) -> CompletedCommand:
     """Given a command, run it to completion under a timeout and return its output.
 
-    `env` is added to the agent's own environment. Raise ToolMissing when the executable does not
+    `env` is added to the agent's own environment; names in `unset` are removed from it. Raise ToolMissing when the executable does not
     exist, CommandTimeout when it runs past `timeout` seconds (the whole process group is killed),
     and CommandFailed on a non-zero exit when `check` is true. Error messages never carry secrets.
     """
     secrets = [s for s in secrets if s]
     shown = describe(argv, env, secrets)
     log.debug("run: %s", shown)
-    full_env = dict(os.environ)
+    full_env = {name: value for name, value in os.environ.items() if name not in set(unset)}
     full_env.update(env or {})
     try:
         process = subprocess.Popen(

@@ -21,6 +21,8 @@ from agent.execute import execute
 from agent.targets.base import ResticLocation
 
 RESTIC = os.environ.get("BACKUP_AGENT_RESTIC", "restic")
+AMBIENT_RESTIC_VARIABLES = ("RESTIC_PASSWORD", "RESTIC_PASSWORD_FILE", "RESTIC_PASSWORD_COMMAND", "RESTIC_REPOSITORY",
+                            "RESTIC_REPOSITORY_FILE", "RESTIC_KEY_HINT")
 
 
 class ResticFailure(StrEnum):
@@ -102,17 +104,15 @@ class ResticRepository:
             secrets.append(value)
         else:
             raise SecretError("no password reference for restic repository")
-        # Never let restic fall back to an ambient RESTIC_PASSWORD or prompt on a terminal.
-        env.setdefault("RESTIC_PASSWORD", env.get("RESTIC_PASSWORD", ""))
-        if not env["RESTIC_PASSWORD"]:
-            del env["RESTIC_PASSWORD"]
         return argv, env, secrets
 
     def run(self, *args: str, timeout: float | None = None) -> str:
         """Run `restic ARGS` on this repository and return stdout. Raise ResticError, classified."""
         argv, env, secrets = self._invocation()
         try:
-            result = execute([*argv, *args], timeout=timeout or self.timeout, env=env, secrets=secrets)
+            # The agent's own environment must not choose the repository or password behind the config's back.
+            result = execute([*argv, *args], timeout=timeout or self.timeout, env=env, secrets=secrets,
+                             unset=AMBIENT_RESTIC_VARIABLES)
         except ToolMissing as error:
             raise ResticError(ResticFailure.NOT_INSTALLED, "restic is not installed (apt-get install restic)") from error
         except CommandTimeout as error:

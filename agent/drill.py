@@ -156,7 +156,8 @@ def record_row(result: DrillResult, config: Config, tool_versions: dict[str, str
         "rpo_seconds": dataset.process.rpo_seconds, "rto_seconds": dataset.process.rto_seconds,
         "bytes_verified": result.measured["bytes_restored"] if result.status == "pass" else None,
         "restore_seconds": result.measured["rto_actual_seconds"],
-        "projected_restore_seconds": result.measured.get("projected_restore_seconds"),
+        # A drill's verdict is its actual time; the projection stays in `measured` only.
+        "projected_restore_seconds": None,
         "measured": json.dumps({"started_at": iso(result.started_at), **result.measured}, ensure_ascii=False,
                                sort_keys=True),
         "tool_versions": json.dumps(tool_versions, sort_keys=True),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import threading
 import time
 
 import pytest
@@ -25,33 +24,6 @@ SLACK = 1.5
 def ssh_keygen_fingerprint(public_key_file) -> str:
     return subprocess.run(["ssh-keygen", "-lf", str(public_key_file)], capture_output=True, text=True,
                           check=True).stdout.split()[1]
-
-
-@pytest.fixture
-def silent_server():
-    """A TCP server on 127.0.0.1 that accepts connections and never says a word."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    accepted = []
-    stop = threading.Event()
-
-    def serve():
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    thread.join()
-    for conn in accepted:
-        conn.close()
-    listener.close()
 
 
 def assert_error_within_timeout(handle, tmp_path, *expected: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -75,8 +76,7 @@ def restic_base(tmp_path_factory) -> tuple[Path, Path, str]:
     return repo, password_file, data_pack(repo, password_file)
 
 
-def sandbox(tmp_path: Path, sshd, *, restic_base=None, nas_known_hosts: Path | None = None,
-            stale_restic: bool = False) -> Path:
+def sandbox(tmp_path: Path, sshd, *, restic_base=None, nas: dict | None = None, stale_restic: bool = False) -> Path:
     """Build droplet/ and nas/ trees and a targets.yaml reaching both over SSH; return the config path."""
     droplet = tmp_path / "droplet" / "data"
     write_primary(droplet)
@@ -87,7 +87,7 @@ def sandbox(tmp_path: Path, sshd, *, restic_base=None, nas_known_hosts: Path | N
     os.utime(mirror / ".last-sync", (synced, synced))
     for sub in ("state", "metrics", "scratch"):
         (tmp_path / sub).mkdir()
-    target = ("{{kind: ssh, medium: {medium}, location: {location}, host: 127.0.0.1, port: {port}, user: root, "
+    target = ("{{kind: ssh, medium: {medium}, location: {location}, host: 127.0.0.1, port: {port}, user: {user}, "
               "key_file: {key}, known_hosts: {kh}, connect_timeout: 3s}}")
     copies = [f"      - {{target: nas, form: files, path: {mirror}, stamp: .last-sync}}"]
     if restic_base:
@@ -109,10 +109,10 @@ policy: {{copies: 2, media: 2, offsite: 1}}
 processes:
   platform: {{name: platform, rpo: 1h, rto: 4h}}
 targets:
-  droplet: {target.format(medium="cloud-vm", location="do-sgp1", port=sshd.port, key=sshd.client_key,
+  droplet: {target.format(medium="cloud-vm", location="do-sgp1", port=sshd.port, user="root", key=sshd.client_key,
                            kh=sshd.known_hosts)}
-  nas: {target.format(medium="nas", location="office", port=sshd.port, key=sshd.client_key,
-                       kh=nas_known_hosts or sshd.known_hosts)}
+  nas: {target.format(medium="nas", location="office", **{"port": sshd.port, "user": "root", "key": sshd.client_key,
+                                                          "kh": sshd.known_hosts, **(nas or {})})}
 datasets:
   ds:
     process: platform
@@ -199,15 +199,50 @@ def test_stale_snapshot_over_sftp_fails_freshness(tmp_path, sshd, restic_base):
     assert "stale" in repo["freshness"].detail
 
 
-def test_nas_with_changed_host_key_is_error_and_the_droplet_is_still_verified(tmp_path, sshd, restic_base):
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "impostor")], check=True)
-    known_hosts = tmp_path / "known_hosts"
-    known_hosts.write_text(f"[127.0.0.1]:{sshd.port} " + " ".join((tmp_path / "impostor.pub").read_text().split()[:2]))
-    results = verify(sandbox(tmp_path, sshd, restic_base=restic_base, nas_known_hosts=known_hosts))
-    assert results[("droplet", "primary")]["reachable"].status == Status.PASS
+def keygen(path: Path) -> Path:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+    return path
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("failure, expected", [
+    ("changed host key", "host key CHANGED"),
+    ("unknown host", "unknown host key"),
+    ("wrong user", "authentication failed"),
+    ("wrong key", "authentication failed"),
+    ("not listening", "refused"),
+    ("never speaks", "did not speak SSH"),
+])
+def test_unusable_nas_is_error_never_pass_and_the_droplet_is_still_verified(
+        tmp_path, sshd, restic_base, silent_server, failure, expected):
+    if failure == "changed host key":
+        impostor = keygen(tmp_path / "impostor")
+        known_hosts = tmp_path / "known_hosts"
+        known_hosts.write_text(f"[127.0.0.1]:{sshd.port} " + " ".join(Path(f"{impostor}.pub").read_text().split()[:2]))
+        nas = {"kh": known_hosts}
+    elif failure == "unknown host":
+        (tmp_path / "known_hosts").write_text("")
+        nas = {"kh": tmp_path / "known_hosts"}
+    elif failure == "wrong user":
+        nas = {"user": "backup-nobody"}
+    elif failure == "wrong key":
+        nas = {"key": keygen(tmp_path / "stranger")}
+    elif failure == "not listening":
+        nas = {"port": closed_port()}
+    else:
+        nas = {"port": silent_server}
+    config = sandbox(tmp_path, sshd, restic_base=restic_base, nas=nas)
+    started = time.monotonic()
+    results = verify(config)
+    assert time.monotonic() - started < 3 + 10  # connect_timeout 3s, paid once for both nas copies; the rest is the droplet
+    assert_passed(results[("droplet", "primary")], "reachable")
     for form in ("files", "restic"):
         checks = results[("nas", form)]
         assert checks["reachable"].status == Status.ERROR
-        assert "host key CHANGED" in checks["reachable"].detail
+        assert expected in checks["reachable"].detail
         assert Status.PASS not in statuses(checks).values()
-

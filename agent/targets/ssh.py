@@ -8,6 +8,11 @@ Host keys are verified strictly against the configured known_hosts file: an unkn
 key refuses the connection (RejectPolicy) and the error names the key the server presented, so an
 operator can compare it with the host before pinning it. Nothing is ever auto-accepted.
 
+The host needs a POSIX shell, GNU findutils (`find -printf`) and GNU coreutils 8.30 or newer
+(`sha256sum -z`), as on Debian/Ubuntu hosts (a NAS on busybox may lack them: check with
+`find --version` and `sha256sum --help`); without them the copy is an error naming the tool,
+never a pass.
+
 Every failure (host key, authentication, refused, silent server, command timeout, remote error)
 raises TargetUnavailable, or is a Probe(ok=False) from probe(): the checks turn it into `error`.
 A failed connection is remembered for the rest of the run, so a dead host costs one timeout,
@@ -378,6 +383,9 @@ class SshTarget(TargetHandle):
             try:
                 status, out, err = self.run(
                     f"cd {shlex.quote(path)} && xargs -0 -r sha256sum -z --", stdin=payload)
+                if re.search(rb"(invalid|unrecognized|unknown) option", err):
+                    raise TargetUnavailable(f"sha256sum on {self.address} lacks -z (GNU coreutils 8.30 or newer is "
+                                            f"needed on the host): {_tail(err)}")
                 if status not in (0, 123):  # 123: xargs saw sha256sum fail on some file, named in stderr
                     raise TargetUnavailable(f"cannot hash files under {path} on {self.address} "
                                             f"(exit {status}): {_tail(err)}")

@@ -259,6 +259,7 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
     progress = progress or DISABLED
     spec = context.spec
     mode = "full" if full else "sample"
+    listing_started = time.monotonic()
     try:
         listing = list_backup(context)
     except ValueError as error:
@@ -290,7 +291,8 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
         protected.append(context.dataset.primary.path)
     measured: dict[str, Any] = {"mode": mode, "source": listing.source, "files_in_backup": len(listing.entries),
                                 "full_size_bytes": listing.full_size, "full_size_source": listing.size_source,
-                                "overhead_seconds": round(listing.overhead_seconds, 3)}
+                                "overhead_seconds": round(listing.overhead_seconds, 3),
+                                "listing_seconds": round(time.monotonic() - listing_started, 3)}
     if listing.snapshot:
         measured["snapshot"] = listing.snapshot.short_id
         measured["restic_verify"] = restic_verify
@@ -302,7 +304,14 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
     try:
         with ScratchDir(context.settings.scratch_dir, label, payload, protected) as scratch:
             # The primary's side of the comparison is hashed while the restore runs.
-            primary_hashes = primary_pool.submit(context.primary.digests, comparable) if comparable else None
+            def primary_digests():
+                hash_started = time.monotonic()
+                try:
+                    return context.primary.digests(comparable)
+                finally:
+                    measured["primary_hash_seconds"] = round(time.monotonic() - hash_started, 3)
+
+            primary_hashes = primary_pool.submit(primary_digests) if comparable else None
             started = time.monotonic()
             try:
                 if spec.form == "restic":
@@ -314,8 +323,10 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
             finally:
                 restore_seconds = time.monotonic() - started
                 task.close()
+            verify_started = time.monotonic()
             outcome = _verify(context, listing, relpaths, root, restore_seconds, measured,
                               _Comparison(primary_entries, comparable, primary_hashes, restic_verify, notes, scratch))
+            outcome.measured["verify_seconds"] = round(time.monotonic() - verify_started, 3)
             outcome.backup_files = frozenset(listing.entries)
             return outcome
     except ScratchError as error:
@@ -328,7 +339,9 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
     except TargetUnavailable as error:
         return RestoreOutcome(Status.ERROR, f"restore from the copy failed: {error}", measured)
     finally:
-        primary_pool.shutdown(wait=True, cancel_futures=True)
+        # Normally the primary's hashes were consumed already; after a failure or a signal nobody
+        # waits for them (the scratch directory is gone by now either way).
+        primary_pool.shutdown(wait=False, cancel_futures=True)
 
 
 @dataclass

@@ -149,3 +149,20 @@ def test_missing_bucket_is_an_error(files_sandbox, seaweed, sample_tree):
     assert reachable.status == Status.ERROR
     assert f"bucket {name} does not exist" in reachable.detail
     assert copy.status == Status.ERROR
+
+
+def test_inventory_lists_the_object_copy(files_sandbox, seaweed, bucket, sample_tree):
+    from click.testing import CliRunner
+
+    from agent.cli import cli
+
+    objects_layout(files_sandbox, seaweed, bucket, sample_tree)
+    files_sandbox.config()
+    outcome = CliRunner().invoke(cli, ["--config", str(files_sandbox.root / "targets.yaml"), "inventory", "--json"])
+    assert outcome.exit_code == 0, outcome.output
+    entry = next(e for e in json.loads(outcome.stdout) if e["target"] == "offsite")
+    local_files = [p for p in sample_tree.rglob("*") if p.is_file()]
+    assert entry["reachable"] and entry["reason"] is None, entry
+    assert entry["files"] == len(local_files) + 1  # and the stamp
+    assert entry["size_bytes"] == sum(p.stat().st_size for p in local_files) + len(b"synced\n")
+    assert entry["age_seconds"] is not None and entry["age_seconds"] < 600

@@ -115,9 +115,12 @@ def test_verify_services_load_credentials() -> None:
         assert {"restic.pass", "id_ed25519", "s3.ini"} <= names, (service, names)
 
 
-def test_restore_test_unit_says_it_is_plain_verify_for_now() -> None:
-    text = (SYSTEMD / "backup-agent-restore-test.service").read_text()
-    assert "runs a plain" in text and "--restore-test" in text
+def test_restore_test_unit_and_cron_run_the_restore_test() -> None:
+    assert _directives("backup-agent-restore-test.service")["ExecStart"] == [
+        "/usr/local/bin/backup-agent verify --restore-test"]
+    assert _directives("backup-agent.service")["ExecStart"] == ["/usr/local/bin/backup-agent verify"]
+    cron = (SYSTEMD / "cron.example").read_text()
+    assert "backup-agent verify --restore-test" in cron
 
 
 def test_timers() -> None:

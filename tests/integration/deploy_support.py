@@ -28,8 +28,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def write_site(directory: Path, pushgateway: str | None = None, host: str = "agent-host-1") -> Path:
-    """Build primary + two mirrors under directory and return its targets.yaml."""
+def write_site(directory: Path, pushgateway: str | None = None, host: str = "agent-host-1",
+               stale_hdd: bool = False) -> Path:
+    """Build primary + two mirrors under directory and return its targets.yaml. stale_hdd: the
+    hdd mirror was last synced two days ago (RPO 24h), which also breaks 3-2-1 (2 of 3 verified)."""
     now = time.time()
     for name in ("primary", "mirror-ssd", "mirror-hdd"):
         tree = directory / name
@@ -37,10 +39,11 @@ def write_site(directory: Path, pushgateway: str | None = None, host: str = "age
         (tree / "a.txt").write_text("alpha\n")
         (tree / "sub" / "b.bin").write_bytes(bytes(range(256)) * 40)
         for path in (tree / "a.txt", tree / "sub" / "b.bin"):
-            os.utime(path, (now - 7200, now - 7200))
+            os.utime(path, (now - 3 * 86400, now - 3 * 86400))
         if name != "primary":
             (tree / ".last-sync").write_text("synced\n")
-            os.utime(tree / ".last-sync", (now - 600, now - 600))
+            synced = now - 2 * 86400 if stale_hdd and name == "mirror-hdd" else now - 600
+            os.utime(tree / ".last-sync", (synced, synced))
     push = f", pushgateway: '{pushgateway}'" if pushgateway else ""
     config = directory / "targets.yaml"
     config.write_text(f"""\

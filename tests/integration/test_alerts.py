@@ -180,6 +180,53 @@ def test_rules_reference_emitted_metrics(emitted: set[str]) -> None:
                 assert name in emitted, (rule["alert"], name)
 
 
+def test_alerts_fire_on_what_the_agent_writes(tmp_path: Path) -> None:
+    """The agent's real textfile as promtool input: a site whose hdd mirror is two days old (RPO
+    24h) raises exactly the RPO breach on that copy and the 3-2-1 alert, with the real numbers."""
+    config = load_config(write_site(tmp_path / "site", stale_hdd=True))
+    run = run_verification(config, list(config.datasets.values()))
+    series = []
+    for family in metrics.build_registry(run).collect():
+        for sample in family.samples:
+            labels = ",".join(f"{k}={json.dumps(v)}" for k, v in sorted(sample.labels.items()))
+            series.append({"series": f"{sample.name}{{{labels}}}", "values": f"{sample.value:.6f}x10"})
+    age = next(c.age_seconds for c in run.datasets[0].copies if c.spec.target.name == "hdd")
+    copy = {"dataset": "finance-records", "process": "finance-payments", "target": "hdd", "role": "backup",
+            "form": "files", "medium": "hdd", "location": "kc-home"}
+    case = {"rule_files": [str(RULES)], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m", "input_series": series,
+        "alert_rule_test": [
+            {"eval_time": "5m", "alertname": "BackupAgentRPOBreach", "exp_alerts": [{
+                "exp_labels": {"severity": "warning", **copy},
+                "exp_annotations": {
+                    "summary": "finance-records: backup copy on hdd is older than its RPO",
+                    "description": "Dataset finance-records (finance-payments), backup copy on hdd (files, hdd at "
+                                   f"kc-home): last good backup {_humanize(age)} old at the last run, RPO 1d 0h 0m 0s."}}]},
+            {"eval_time": "5m", "alertname": "BackupAgentDatasetNotCompliant", "exp_alerts": [{
+                "exp_labels": {"severity": "critical", "dataset": "finance-records", "process": "finance-payments"},
+                "exp_annotations": {
+                    "summary": "finance-records: 3-2-1 policy not met",
+                    "description": "Dataset finance-records (finance-payments) does not meet its copy policy on "
+                                   "verified copies: 2 verified of 3 required copies, 2 distinct media, 1 offsite. "
+                                   "See `backup-agent verify --dataset finance-records`."}}]},
+            {"eval_time": "5m", "alertname": "BackupAgentCheckError", "exp_alerts": []},
+            {"eval_time": "5m", "alertname": "BackupAgentMetricsAbsent", "exp_alerts": []},
+        ]}]}
+    path = tmp_path / "real.yml"
+    path.write_text(yaml.safe_dump(case, allow_unicode=True))
+    result = _run("test", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _humanize(seconds: float) -> str:
+    """Prometheus's humanizeDuration for a day or more: whole seconds, the fraction truncated."""
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    assert days, "only the >= 1 day form is reproduced here"
+    return f"{days}d {hours}h {minutes}m {secs}s"
+
+
 # --- the dashboard ----------------------------------------------------------------------------
 
 

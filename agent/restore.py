@@ -47,6 +47,14 @@ SAME_MTIME_SECONDS = 1e-4  # restic keeps nanoseconds; a float of epoch seconds 
 RECENT_SHARE = 4  # a quarter of a sample (at least one file) is the most recently changed files
 
 
+class NothingToRestore(Exception):
+    """The copy has no backup of this dataset to restore (fail), or which one is unknown (error)."""
+
+    def __init__(self, message: str, status: Status):
+        super().__init__(message)
+        self.status = status
+
+
 @dataclass
 class BackupListing:
     """What the backup itself says it holds: files with the size and mtime it recorded."""
@@ -81,14 +89,14 @@ def _name(paths: list[str]) -> str:
 
 
 def list_backup(context: CopyContext) -> BackupListing:
-    """Return the newest backup's file list. Raise ResticError or TargetUnavailable; ValueError when there is none."""
+    """Return the newest backup's file list. Raise ResticError, TargetUnavailable or NothingToRestore."""
     spec = context.spec
     if spec.form == "restic":
         snapshots = context.facts.get("dataset_snapshots")
         if snapshots is None:
-            raise ValueError("the dataset's snapshots are unknown (freshness did not list them)")
+            raise NothingToRestore("the dataset's snapshots are unknown (freshness could not list them)", Status.ERROR)
         if not snapshots:
-            raise ValueError("no snapshot of this dataset to restore")
+            raise NothingToRestore("no snapshot of this dataset to restore", Status.FAIL)
         snapshot = snapshots[-1]
         return _restic_listing(context, snapshot)
     started = time.monotonic()
@@ -262,8 +270,10 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
     listing_started = time.monotonic()
     try:
         listing = list_backup(context)
-    except ValueError as error:
-        return RestoreOutcome(Status.ERROR if "unknown" in str(error) else Status.FAIL, str(error), {"mode": mode})
+    except NothingToRestore as error:
+        return RestoreOutcome(error.status, str(error), {"mode": mode})
+    except ValueError as error:  # restic printed something that is not the JSON it documents
+        return RestoreOutcome(Status.ERROR, f"cannot read the backup's listing: {error}", {"mode": mode})
     except ResticError as error:
         return RestoreOutcome(Status.ERROR, f"cannot list the backup: {error}", {"mode": mode})
     except TargetUnavailable as error:

@@ -1,0 +1,136 @@
+"""The restore test's pure parts: sample choice, schedule, scratch safety, progress lines.
+
+The restores themselves run against real restic in tests/integration/test_restore.py.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from agent.config import RestoreTestSpec
+from agent.errors import TargetUnavailable
+from agent.hashing import FileEntry
+from agent.models import Status
+from agent.progress import Progress
+from agent.restore import _escape, choose_sample
+from agent.scratch import ScratchDir, ScratchError, active, required_bytes
+from agent.targets.local import safe_relpath
+from checks import restore_test
+
+MiB = 2**20
+
+
+def entries(*specs: tuple[str, int, float]) -> dict[str, FileEntry]:
+    return {path: FileEntry(path, size, mtime) for path, size, mtime in specs}
+
+
+FILES = entries(("a", MiB, 100), ("b", MiB, 200), ("c", MiB, 300), ("d", MiB, 400), ("e", MiB, 500),
+                ("f", MiB, 600), ("g", MiB, 700), ("h", 10 * MiB, 50))
+
+
+def test_sample_always_holds_the_newest_files_then_the_least_recently_tested():
+    limits = RestoreTestSpec(sample_files=4, sample_bytes=64 * MiB)
+    first = choose_sample(FILES, limits, {}, full=False)
+    assert first[0] == "g"  # newest
+    assert len(first) == 4
+    tested = {p: 1000.0 for p in first}
+    second = choose_sample(FILES, limits, tested, full=False)
+    assert second[0] == "g"  # still the newest first
+    assert not (set(second[1:]) & set(first))  # the rest rotates to files not tested yet
+
+
+def test_sample_respects_the_byte_budget_and_full_takes_everything():
+    limits = RestoreTestSpec(sample_files=10, sample_bytes=3 * MiB)
+    chosen = choose_sample(FILES, limits, {}, full=False)
+    assert sum(FILES[p].size for p in chosen) <= 3 * MiB and "h" not in chosen
+    assert choose_sample(FILES, limits, {}, full=True) == sorted(FILES)
+
+
+def test_include_patterns_escape_wildcards():
+    assert _escape("/data/a*b?[c]\\d") == "/data/a\\*b\\?\\[c]\\\\d"
+
+
+def test_relative_paths_cannot_leave_the_scratch_directory():
+    assert safe_relpath("docs/x.txt") == "docs/x.txt"
+    for bad in ("../etc/passwd", "/etc/passwd", "a/../../b"):
+        with pytest.raises(TargetUnavailable):
+            safe_relpath(bad)
+
+
+def test_scratch_is_private_and_removed_even_with_read_only_directories(tmp_path: Path):
+    base = tmp_path / "scratch"
+    with ScratchDir(base, "ds/target", 1000) as path:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700
+        assert path in active()
+        locked = path / "data" / "ro"
+        locked.mkdir(parents=True)
+        (locked / "f").write_text("x")
+        locked.chmod(0o500)
+    assert not path.exists() and active() == []
+    assert list(base.iterdir()) == []
+
+
+def test_scratch_is_removed_after_an_exception(tmp_path: Path):
+    with pytest.raises(KeyboardInterrupt), ScratchDir(tmp_path / "s", "x", 10) as path:
+        (path / "file").write_text("partial")
+        raise KeyboardInterrupt
+    assert not path.exists()
+
+
+def test_scratch_refuses_to_overlap_the_primary_or_to_overfill(tmp_path: Path):
+    primary = tmp_path / "primary"
+    primary.mkdir()
+    for base in (primary / "scratch", tmp_path):
+        with pytest.raises(ScratchError, match="overlaps"), ScratchDir(base, "x", 10, [str(primary)]):
+            pass
+    free = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize
+    with pytest.raises(ScratchError, match="nothing restored"), ScratchDir(tmp_path / "s", "x", free):
+        pass
+    assert not (tmp_path / "s").exists() or list((tmp_path / "s").iterdir()) == []
+    assert required_bytes(100 * MiB) == 110 * MiB + 8 * MiB
+
+
+def context(restore_test_mode=None, every=None, state=None, now=None):
+    now = now or datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+    return SimpleNamespace(
+        options=SimpleNamespace(restore_test=restore_test_mode),
+        dataset=SimpleNamespace(restore_test=RestoreTestSpec(every_seconds=every)),
+        now=now,
+    ), state or {}
+
+
+def test_schedule_runs_when_asked_when_due_and_after_a_failure():
+    week = 7 * 86400.0
+    now = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+    assert restore_test.due(*context("full"))[0] == "full"
+    assert restore_test.due(*context())[0] is None
+    assert restore_test.due(*context(every=week))[0] == "sample"  # never tested
+    recent = {"last_run": (now - timedelta(days=3)).isoformat(), "last_status": "pass"}
+    mode, why = restore_test.due(*context(every=week, state=recent))
+    assert mode is None and "not due" in why
+    almost = {"last_run": (now - timedelta(days=7) + timedelta(minutes=20)).isoformat(), "last_status": "pass"}
+    assert restore_test.due(*context(every=week, state=almost))[0] == "sample"  # the timer's jitter
+    failed = {"last_run": (now - timedelta(days=1)).isoformat(), "last_status": str(Status.FAIL)}
+    assert restore_test.due(*context(every=week, state=failed))[0] == "sample"
+
+
+def test_progress_shows_bytes_rate_and_eta_only_when_enabled():
+    stream = io.StringIO()
+    task = Progress(stream, enabled=True, interval=0).task("restore ds from nas", 4 * MiB)
+    task.add(MiB)
+    line = stream.getvalue()
+    assert "1.0 MiB / 4.0 MiB (25%)" in line and "/s" in line and "ETA" in line
+    task.close()
+    assert stream.getvalue().endswith("\n") and "done in" in stream.getvalue()
+    quiet = io.StringIO()
+    silent = Progress(quiet, enabled=False).task("x", 10)
+    silent.add(5)
+    silent.close()
+    assert quiet.getvalue() == ""

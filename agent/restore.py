@@ -77,6 +77,8 @@ class RestoreOutcome:
     detail: str
     measured: dict[str, Any] = field(default_factory=dict)
     verified: list[str] = field(default_factory=list)  # relpaths whose content was proven
+    # Every restored file proven, whatever the projection said (a drill judges its actual time instead).
+    content_ok: bool = False
     backup_files: frozenset[str] = frozenset()  # every file the backup holds (for rotation state)
 
 
@@ -502,9 +504,10 @@ def _verify(context: CopyContext, listing: BackupListing, relpaths: list[str], r
     else:
         projection = "full restore time cannot be projected: no bytes were restored"
     what = f"restored {len(sizes)} of {len(relpaths)} files from {listing.source}, {timing}"
-    if problems:
-        return RestoreOutcome(Status.FAIL, "; ".join(problems) + f" — {what}", measured, verified)
     all_unreadable = {**unreadable, **primary_unreadable}
+    content_ok = not bad and not all_unreadable and len(verified) == len(relpaths)
+    if problems:
+        return RestoreOutcome(Status.FAIL, "; ".join(problems) + f" — {what}", measured, verified, content_ok=content_ok)
     if all_unreadable:
         return RestoreOutcome(Status.ERROR, f"{len(all_unreadable)} files could not be compared "
                                             f"({_name(list(all_unreadable))}) — {what}", measured, verified)
@@ -514,4 +517,4 @@ def _verify(context: CopyContext, listing: BackupListing, relpaths: list[str], r
     detail = f"{what}: {proof}; {projection}"
     if notes:
         detail += "; " + "; ".join(notes)
-    return RestoreOutcome(Status.PASS, detail, measured, verified)
+    return RestoreOutcome(Status.PASS, detail, measured, verified, content_ok=True)

@@ -300,3 +300,21 @@ def test_drill_writes_a_qef_19_03_record_with_actual_against_target(sandbox, res
     assert measured["files"] == 6 and measured["bytes_restored"] > 0
     assert measured["errors"] == []
     assert leftover_scratch(sandbox) == []
+
+
+def test_drill_missing_the_rto_fails_and_an_unknown_copy_is_a_usage_error(sandbox, restic_template, make_repo):
+    sandbox.processes["lithera-platform"]["rto"] = "0.2s"
+    restic_layout(sandbox, restic_template, make_repo())
+    sandbox.config()
+    process = cli(sandbox, "drill", DATASET, "--from", "nas")
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1, stderr + stdout
+    assert "未达标 / MISSED" in stdout and "RTO missed" in stdout
+
+    with RecordStore(sandbox.root / "state" / "records.sqlite") as store:
+        (row,) = list(store.rows(kind="drill"))
+    assert row["result"] == "fail" and row["rto_seconds"] == 0.2 and row["restore_seconds"] > 0.2
+
+    unknown = cli(sandbox, "drill", DATASET, "--from", "droplet")
+    _, stderr = unknown.communicate(timeout=60)
+    assert unknown.returncode == 2 and "no backup copy on target 'droplet'" in stderr

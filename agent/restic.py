@@ -37,18 +37,19 @@ class ResticFailure(StrEnum):
     OTHER = "restic failed"
 
 
-# Ordered: the first pattern that matches stderr names the failure.
+# Ordered: the first pattern that matches stderr names the failure. Unreachable comes before
+# "no repository" because restic says both when an S3 endpoint or SFTP host is down.
 _CLASSIFIERS: tuple[tuple[ResticFailure, re.Pattern], ...] = (
     (ResticFailure.WRONG_PASSWORD, re.compile(r"wrong password or no key found", re.I)),
     (ResticFailure.PASSWORD_UNAVAILABLE, re.compile(r"Resolving password failed|password-command|reading password", re.I)),
+    (ResticFailure.UNREACHABLE, re.compile(r"connection refused|no such host|i/o timeout|ssh: |subprocess ssh|"
+                                           r"Host key verification failed|Permission denied", re.I)),
     (ResticFailure.NO_REPOSITORY, re.compile(r"Is there a repository|unable to open config file|repository does not exist"
                                              r"|config file does not exist|The specified bucket does not exist", re.I)),
     (ResticFailure.LOCKED, re.compile(r"unable to create lock|repository is already locked|already locked", re.I)),
     (ResticFailure.DATA_ERROR, re.compile(r"Pack ID does not match|repository contains errors|not found in index"
                                           r"|pack [0-9a-f]+.* (does not exist|not found)|error for tree|ciphertext verification"
                                           r"|Load\(<data/|invalid data returned|unexpected (EOF|end)", re.I)),
-    (ResticFailure.UNREACHABLE, re.compile(r"connection refused|no such host|i/o timeout|ssh: |subprocess ssh|"
-                                           r"Host key verification failed|Permission denied", re.I)),
 )
 
 

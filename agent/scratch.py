@@ -9,6 +9,7 @@ cleanup_all() is the CLI's last safety net).
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -22,6 +23,9 @@ from agent import disk
 
 MARGIN_FRACTION = 0.10
 MARGIN_BYTES = 8 * 2**20  # metadata, restic's temporary files, rounding to filesystem blocks
+
+_OWNED = re.compile(r"^restore-.*-(\d+)\.[^.]+$")
+log = logging.getLogger(__name__)
 
 _ACTIVE: set[Path] = set()
 _ACTIVE_LOCK = threading.Lock()
@@ -66,6 +70,9 @@ class ScratchDir:
             if _inside(real_base, real) or _inside(real, real_base):
                 raise ScratchError(f"scratch directory {self.base} overlaps {protected}; refusing to restore there "
                                    "(set agent.scratch_dir elsewhere)")
+        removed = remove_abandoned(self.base)
+        if removed:
+            log.warning("removed %d scratch directories left by killed runs under %s", removed, self.base)
         try:
             self.free_bytes = disk.free_bytes(str(self.base))
         except OSError as error:
@@ -75,7 +82,8 @@ class ScratchDir:
             raise ScratchError(f"scratch {self.base} has {_mib(self.free_bytes)} free; restoring {_mib(self.payload)} "
                                f"needs {_mib(needed)} with margin — nothing restored")
         try:
-            self.path = Path(tempfile.mkdtemp(prefix=f"restore-{self.label}-", dir=self.base))  # mode 0700
+            # The owner's PID in the name lets a later run remove it if this process is SIGKILLed.
+            self.path = Path(tempfile.mkdtemp(prefix=f"restore-{self.label}-{os.getpid()}.", dir=self.base))  # 0700
         except OSError as error:
             raise ScratchError(f"cannot create a directory in {self.base}: {error.strerror or error}") from error
         with _ACTIVE_LOCK:
@@ -108,6 +116,39 @@ def remove_tree(path: Path) -> None:
 
     if os.path.lexists(path):
         shutil.rmtree(path, onerror=make_writable)
+
+
+def remove_abandoned(base: Path) -> int:
+    """Remove scratch directories under base whose owning process no longer exists (a run killed
+    with SIGKILL or by the OOM killer cannot clean up after itself). Return how many were removed."""
+    removed = 0
+    try:
+        children = list(Path(base).iterdir())
+    except OSError:
+        return 0
+    for child in children:
+        match = _OWNED.match(child.name)
+        if not match or not child.is_dir() or child.is_symlink():
+            continue
+        pid = int(match.group(1))
+        if pid == os.getpid() or _alive(pid):
+            continue
+        try:
+            remove_tree(child)
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: not ours to judge
+    return True
 
 
 def cleanup_all() -> None:

@@ -134,3 +134,22 @@ def test_progress_shows_bytes_rate_and_eta_only_when_enabled():
     silent.add(5)
     silent.close()
     assert quiet.getvalue() == ""
+
+
+def test_scratch_left_by_a_killed_run_is_removed_by_the_next(tmp_path: Path):
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    base = tmp_path / "scratch"
+    abandoned = base / f"restore-ds-nas-{dead.pid}.k1ll3d"
+    (abandoned / "data").mkdir(parents=True)
+    (abandoned / "data" / "f").write_bytes(b"x" * 100)
+    live = base / "restore-ds-nas-1.init0"  # PID 1 is alive: never touched
+    live.mkdir()
+    unrelated = base / "operator-notes"
+    unrelated.mkdir()
+    with ScratchDir(base, "ds-nas", 10) as path:
+        assert str(os.getpid()) in path.name
+        assert not abandoned.exists()
+    assert live.exists() and unrelated.exists()

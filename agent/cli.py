@@ -28,8 +28,11 @@ Examples:
   backup-agent verify                         # every dataset, every copy
   backup-agent verify --dataset finance-records --json
   backup-agent --config /etc/backup-agent/targets.yaml verify --target hdd
+  backup-agent verify --restore-test          # also restore a sample of every backup copy now
+  backup-agent verify --restore-test=full --dataset platform-db
 \b
-Exit codes: 0 all compliant, 1 breach or failed check, 2 usage/config error, 3 agent failure,
+Exit codes: 0 all compliant, 1 breach or failed check, 2 usage/config error, 3 agent failure
+(or stopped by SIGTERM/SIGINT: what finished is recorded, run result "interrupted"),
 75 another run in progress (nothing checked, nothing recorded).
 """
 

@@ -9,9 +9,10 @@ Content proof, per restored file:
 - a primary file whose content differs while its size and mtime equal the backup's is reported as
   suspected corruption at the source: restic proved the restored bytes are what was backed up.
 
-Timing: restore time and bytes give a throughput; the fixed overhead is the time of one metadata
-round trip on the same copy (restic: the `ls` that lists the snapshot, which pays the same key
-derivation and index load a restore pays). Projected full restore = overhead + full size /
+Timing: restore time and bytes give a throughput; the fixed overhead is what the restore spent
+before its first file appeared in scratch (restic: key derivation, index load, tree walk), else
+the time of one metadata round trip on the same copy (the `ls` of the snapshot; a plain copy's
+stat). Projected full restore = overhead + full size /
 throughput, compared with the process RTO.
 
 The restic and target adapters are the only doors out; checks/restore_test.py and agent/drill.py
@@ -44,6 +45,7 @@ from agent.units import format_duration, format_size
 NAMED = 5
 MTIME_SLACK_SECONDS = 2.0  # plain copies: FAT/exFAT and some rsync setups round mtimes to 2 s
 SAME_MTIME_SECONDS = 1e-4  # restic keeps nanoseconds; a float of epoch seconds keeps about 0.2 µs
+MEASURABLE_SHARE = 0.2  # data time below this share of the restore time is not a usable rate
 RECENT_SHARE = 4  # a quarter of a sample (at least one file) is the most recently changed files
 
 
@@ -196,7 +198,7 @@ def _escape(pattern: str) -> str:
 
 
 def _restore_restic(context: CopyContext, listing: BackupListing, relpaths: list[str] | None, scratch: Path,
-                    task, verify: bool) -> Path:
+                    task, verify: bool, timing: dict[str, float] | None = None) -> Path:
     arguments = ["restore", listing.snapshot.id, "--target", str(scratch)]
     if verify:
         arguments.append("--verify")
@@ -204,6 +206,17 @@ def _restore_restic(context: CopyContext, listing: BackupListing, relpaths: list
         arguments += ["--include", _escape(listing.root_prefix + relpath)]
     stop = threading.Event()
     watcher = None
+    started = time.monotonic()
+    if timing is not None:
+        # The restore's own fixed cost: until restic creates its first file, it is opening the
+        # repository, loading the index and walking the tree, whatever the size of the data.
+        def first_file() -> None:
+            while not stop.wait(0.02):
+                if _has_file(scratch):
+                    timing["first_file_seconds"] = time.monotonic() - started
+                    return
+
+        threading.Thread(target=first_file, name="restore-first-file", daemon=True).start()
     if task.owner.enabled:
         # restic 0.14 prints no restore progress we can parse: watch the bytes land instead.
         def watch() -> None:
@@ -219,6 +232,13 @@ def _restore_restic(context: CopyContext, listing: BackupListing, relpaths: list
         if watcher:
             watcher.join()
     return scratch / listing.root_prefix.strip("/")
+
+
+def _has_file(root: Path) -> bool:
+    for _, _, files in os.walk(root):
+        if files:
+            return True
+    return False
 
 
 def _tree_bytes(root: Path) -> int:
@@ -311,6 +331,7 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
     if interrupt.cancelled.is_set():
         return RestoreOutcome(Status.ERROR, "interrupted before restoring", measured)
     primary_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="primary-hash")
+    timing: dict[str, float] = {}
     label = f"{context.dataset.name}-{spec.target.name}"
     task = progress.task(f"restore {context.dataset.name} from {spec.target.name}", payload)
     try:
@@ -327,7 +348,8 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
             started = time.monotonic()
             try:
                 if spec.form == "restic":
-                    root = _restore_restic(context, listing, None if full else relpaths, scratch, task, restic_verify)
+                    root = _restore_restic(context, listing, None if full else relpaths, scratch, task, restic_verify,
+                                           timing)
                 else:
                     scratch_files = scratch / "files"
                     context.handle.fetch(spec.path, relpaths, str(scratch_files), task.add)
@@ -335,6 +357,10 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
             finally:
                 restore_seconds = time.monotonic() - started
                 task.close()
+            if "first_file_seconds" in timing and timing["first_file_seconds"] < restore_seconds:
+                measured["listing_overhead_seconds"] = measured["overhead_seconds"]
+                measured["overhead_seconds"] = round(timing["first_file_seconds"], 3)
+                listing.overhead_seconds = timing["first_file_seconds"]
             verify_started = time.monotonic()
             outcome = _verify(context, listing, relpaths, root, restore_seconds, measured,
                               _Comparison(primary_entries, comparable, primary_hashes, restic_verify, notes, scratch))
@@ -458,7 +484,14 @@ def _verify(context: CopyContext, listing: BackupListing, relpaths: list[str], r
     verified = sorted(p for p in digests if p not in bad and p not in unreadable and p not in primary_unreadable)
 
     # Timing and the projection against the RTO.
-    transfer_seconds = max(restore_seconds - listing.overhead_seconds, 0.05 * restore_seconds, 1e-3)
+    transfer_seconds = restore_seconds - listing.overhead_seconds
+    if transfer_seconds < MEASURABLE_SHARE * restore_seconds:
+        # The fixed cost swamps the data time (a tiny sample): the throughput cannot be told apart
+        # from it, so take the whole restore time as data time — a slower rate, a longer
+        # projection, never an optimistic one.
+        transfer_seconds = restore_seconds
+        measured["throughput_conservative"] = True
+    transfer_seconds = max(transfer_seconds, 1e-3)
     throughput = bytes_restored / transfer_seconds if bytes_restored else None
     rto = context.dataset.process.rto_seconds
     if throughput:

@@ -40,6 +40,7 @@ from agent.models import Status
 from agent.progress import DISABLED, Progress
 from agent.restic import ResticError, ResticFailure, Snapshot, _parse_time
 from agent.scratch import ScratchDir, ScratchError
+from agent.targets.base import TargetHandle
 from agent.units import format_duration, format_size
 
 NAMED = 5
@@ -289,6 +290,9 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
     progress = progress or DISABLED
     spec = context.spec
     mode = "full" if full else "sample"
+    if spec.form != "restic" and type(context.handle).fetch is TargetHandle.fetch:
+        return RestoreOutcome(Status.ERROR, f"restore from a {spec.target.kind} target is not supported by this "
+                                            "version yet; the copy's restorability is unproven", {"mode": mode})
     listing_started = time.monotonic()
     try:
         listing = list_backup(context)

@@ -153,3 +153,15 @@ def test_scratch_left_by_a_killed_run_is_removed_by_the_next(tmp_path: Path):
         assert str(os.getpid()) in path.name
         assert not abandoned.exists()
     assert live.exists() and unrelated.exists()
+
+
+def test_a_kind_that_cannot_restore_yet_is_an_error_never_a_pass():
+    from agent.config import Target
+    from agent.restore import restore_and_verify
+    from agent.targets.base import TargetContext, UnsupportedTarget
+
+    target = Target("offsite", "s3", "object-storage", "cloud-hk")
+    handle = UnsupportedTarget(target, TargetContext(None, 0.0, 0.0, 1, 1.0), "not built")
+    context = SimpleNamespace(spec=SimpleNamespace(form="objects", target=target, path="prefix/"), handle=handle)
+    outcome = restore_and_verify(context, full=False)
+    assert outcome.status == Status.ERROR and "not supported" in outcome.detail

@@ -242,21 +242,23 @@ def cli(sandbox: Sandbox, *args: str, **kwargs) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **kwargs)
 
 
-def test_sigterm_during_a_restore_test_removes_scratch_and_records_an_interrupted_run(
-        sandbox, restic_template, make_repo):
-    # The password command stalls only when restic runs `restore`, and says so with a marker file:
-    # the signal then lands while the restore test holds its scratch directory.
+def slow_restore_layout(sandbox: Sandbox, template: ResticTemplate, repo: Path) -> Path:
+    """A copy whose password command stalls only when restic runs `restore`, and says so with a
+    marker file: a signal sent then lands while the restore holds its scratch directory."""
     marker = sandbox.root / "restoring"
     script = sandbox.root / "slow-password.sh"
     script.write_text(
         "#!/bin/sh\n"
         f"if tr '\\0' ' ' < /proc/$PPID/cmdline | grep -q ' restore '; then touch {marker}; sleep 60; fi\n"
-        f"cat {restic_template.password_file}\n")
+        f"cat {template.password_file}\n")
     script.chmod(0o700)
-    restic_layout(sandbox, restic_template, make_repo(), password_command=str(script))
+    restic_layout(sandbox, template, repo, password_command=str(script))
     sandbox.config()
+    return marker
 
-    process = cli(sandbox, "verify", "--restore-test", "--json")
+
+def terminate_during_restore(sandbox: Sandbox, marker: Path, *args: str) -> tuple[int, str, str]:
+    process = cli(sandbox, *args)
     try:
         deadline = time.monotonic() + 60
         while not marker.exists():
@@ -269,7 +271,14 @@ def test_sigterm_during_a_restore_test_removes_scratch_and_records_an_interrupte
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 3, stderr
+    return process.returncode, stdout, stderr
+
+
+def test_sigterm_during_a_restore_test_removes_scratch_and_records_an_interrupted_run(
+        sandbox, restic_template, make_repo):
+    marker = slow_restore_layout(sandbox, restic_template, make_repo())
+    returncode, stdout, stderr = terminate_during_restore(sandbox, marker, "verify", "--restore-test", "--json")
+    assert returncode == 3, stderr
     assert "interrupted" in stderr
     assert leftover_scratch(sandbox) == []
     with RecordStore(sandbox.root / "state" / "records.sqlite") as store:
@@ -318,3 +327,16 @@ def test_drill_missing_the_rto_fails_and_an_unknown_copy_is_a_usage_error(sandbo
     unknown = cli(sandbox, "drill", DATASET, "--from", "droplet")
     _, stderr = unknown.communicate(timeout=60)
     assert unknown.returncode == 2 and "no backup copy on target 'droplet'" in stderr
+
+
+def test_sigterm_during_a_drill_removes_scratch_and_records_the_drill_as_interrupted(
+        sandbox, restic_template, make_repo):
+    marker = slow_restore_layout(sandbox, restic_template, make_repo())
+    returncode, stdout, stderr = terminate_during_restore(sandbox, marker, "drill", DATASET, "--from", "nas")
+    assert returncode == 3, stderr
+    assert leftover_scratch(sandbox) == []
+    assert "INTERRUPTED" in stdout
+    with RecordStore(sandbox.root / "state" / "records.sqlite") as store:
+        (row,) = list(store.rows(kind="drill"))
+        assert store.verify_chain().ok
+    assert row["result"] == "interrupted" and row["form"] == FORM_DRILL

@@ -16,7 +16,7 @@ from datetime import datetime
 from agent.checking import CopyContext
 from agent.clock import iso
 from agent.models import CheckResult, Status
-from agent.restore import restore_and_verify
+from agent.restore import RECENT_SHARE, restore_and_verify
 from agent.units import format_duration
 
 ID = "restore-test"
@@ -67,4 +67,23 @@ def run(context: CopyContext) -> CheckResult:
     detail = outcome.detail
     if "sample_coverage_ratio" in measured and mode == "sample":
         detail += f"; {measured['sample_coverage_ratio']:.0%} of files restore-tested this cycle"
+        shortfall = rotation_shortfall(context, len(outcome.backup_files))
+        if shortfall:
+            measured["rotation_fits_cycle"] = False
+            detail += f"; {shortfall}"
     return CheckResult(ID, outcome.status, detail, measured)
+
+
+def rotation_shortfall(context: CopyContext, files: int) -> str | None:
+    """Say so when the schedule and sample size cannot restore every file within the cycle (the
+    operator then raises sample_files or tests more often); None when they can."""
+    limits = context.dataset.restore_test
+    every = limits.every_seconds or context.settings.schedule_interval_seconds
+    tests_per_cycle = max(1, int(limits.cycle_seconds // every))
+    # The newest files take a share of each sample; the rest rotates.
+    rotating = max(1, limits.sample_files - max(1, limits.sample_files // RECENT_SHARE))
+    if tests_per_cycle * rotating >= files:
+        return None
+    return (f"at {rotating} rotating files per test, {tests_per_cycle} tests per cycle of "
+            f"{format_duration(limits.cycle_seconds)} cannot reach all {files} files "
+            f"(raise restore_test.sample_files or test more often)")

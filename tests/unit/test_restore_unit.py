@@ -165,3 +165,12 @@ def test_a_kind_that_cannot_restore_yet_is_an_error_never_a_pass():
     context = SimpleNamespace(spec=SimpleNamespace(form="objects", target=target, path="prefix/"), handle=handle)
     outcome = restore_and_verify(context, full=False)
     assert outcome.status == Status.ERROR and "not supported" in outcome.detail
+
+
+def test_a_rotation_that_cannot_cover_the_cycle_is_named():
+    settings = SimpleNamespace(schedule_interval_seconds=86400.0)
+    spec = RestoreTestSpec(every_seconds=7 * 86400.0, sample_files=4, cycle_seconds=30 * 86400.0)
+    ctx = SimpleNamespace(dataset=SimpleNamespace(restore_test=spec), settings=settings)
+    assert restore_test.rotation_shortfall(ctx, 12) is None  # 4 tests × 3 rotating files
+    message = restore_test.rotation_shortfall(ctx, 20)
+    assert "cannot reach all 20 files" in message and "sample_files" in message

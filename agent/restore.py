@@ -12,8 +12,13 @@ Content proof, per restored file:
 Timing: restore time and bytes give a throughput; the fixed overhead is what the restore spent
 before its first file appeared in scratch (restic: key derivation, index load, tree walk), else
 the time of one metadata round trip on the same copy (the `ls` of the snapshot; a plain copy's
-stat). Projected full restore = overhead + full size /
-throughput, compared with the process RTO.
+stat). Projected full restore = overhead + full size / throughput, compared with the process RTO.
+When the fixed cost swamps the data time (a tiny sample) the whole restore time counts as data
+time, so the projection errs long, never short.
+
+restic's own `--verify` (a second read of everything restored) runs only when some restored file
+cannot be held against the primary; a mismatch about to be blamed on the source is first
+confirmed by restoring that file again with `--verify`.
 
 The restic and target adapters are the only doors out; checks/restore_test.py and agent/drill.py
 are the two callers.

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from agent import interrupt
 from agent.checking import CopyContext, PrimaryManifest, RunOptions
 from agent.clock import iso
 from agent.config import Config, CopySpec, Dataset
@@ -79,6 +80,7 @@ def run_drill(config: Config, dataset: Dataset, spec: CopySpec, progress: Progre
     import checks
     from agent.run import Session
 
+    interrupt.cancelled.clear()
     session = Session(config)
     started = time.monotonic()
     errors: list[str] = []

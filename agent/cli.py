@@ -122,6 +122,7 @@ def verify(ctx: click.Context, datasets: tuple[str, ...], targets: tuple[str, ..
         if not no_records:
             with interrupt.deferred(), RecordStore(config.agent.records_db) as store:
                 first, last = store.append(rows_for_run(run))
+            run.last_record_no = last
             log.info("records %d-%d written to %s", first, last, config.agent.records_db)
         if run.state is not None:
             run.state.save()

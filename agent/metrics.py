@@ -99,6 +99,9 @@ def build_registry(run: RunResult) -> CollectorRegistry:
         required.labels(**ds).set(dataset.policy.copies)
         rpo.labels(**ds).set(dataset.process.rpo_seconds)
         rto.labels(**ds).set(dataset.process.rto_seconds)
+    if run.last_record_no is not None:
+        gauge("records_last_number", "Number of the newest QEF-19-05 record after the last run (an outside "
+              "anchor for the hash chain: it never goes down).").set(run.last_record_no)
     last_run.set(run.finished_at.timestamp())
     duration.set((run.finished_at - run.started_at).total_seconds())
     success.set(0 if run.interrupted else 1)

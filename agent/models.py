@@ -84,6 +84,8 @@ class RunResult:
     interrupted: bool = False
     # Rotation state advanced by this run; saved by the caller only after the records commit.
     state: Any = None
+    # Number of the run's last QEF-19-05 record once appended (exported as a metric: an outside anchor).
+    last_record_no: int | None = None
 
     @property
     def compliant(self) -> bool:

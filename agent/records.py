@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -90,6 +91,9 @@ def record_hash(prev_hash: str, row: dict[str, Any]) -> str:
 class RecordStore:
     def __init__(self, path: Path):
         self.path = Path(path)
+        # The chain alone cannot show that its newest records were cut off; the head file (and the
+        # backup_agent_records_last_number metric, kept by Prometheus) remember how far it reached.
+        self.head_path = Path(str(self.path) + ".head")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
         self._db.row_factory = sqlite3.Row
@@ -128,7 +132,25 @@ class RecordStore:
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
+        self._write_head(number, prev)
         return first, number
+
+    def _write_head(self, number: int, digest: str) -> None:
+        current = self.read_head()
+        if current and current[0] >= number:
+            return  # a concurrent appender already moved it further
+        temporary = self.head_path.with_name(self.head_path.name + f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps({"record_no": number, "hash": digest}) + "\n", encoding="utf-8")
+        os.replace(temporary, self.head_path)
+
+    def read_head(self) -> tuple[int, str] | None:
+        try:
+            head = json.loads(self.head_path.read_text(encoding="utf-8"))
+            return int(head["record_no"]), str(head["hash"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return (-1, "")
 
     def rows(self, since: str | None = None, until: str | None = None, run_id: str | None = None,
              kind: str | None = None) -> Iterator[dict[str, Any]]:
@@ -155,6 +177,9 @@ class RecordStore:
         expected_number = 1
         count = 0
         first = last = None
+        head = self.read_head()
+        if head == (-1, ""):
+            return ChainReport(False, 0, None, f"head file {self.head_path} is unreadable")
         try:
             cursor = self._db.execute("SELECT * FROM records ORDER BY record_no")
             for raw in cursor:
@@ -170,11 +195,18 @@ class RecordStore:
                     return ChainReport(False, count, number, "link to the previous record does not match", first, last)
                 if record_hash(prev, row) != row["hash"]:
                     return ChainReport(False, count, number, "record content does not match its hash", first, last)
+                if head and number == head[0] and row["hash"] != head[1]:
+                    return ChainReport(False, count, number, "record differs from the chain head remembered at "
+                                       "append time (the chain was rewritten)", first, last)
                 prev = row["hash"]
                 expected_number += 1
         except sqlite3.DatabaseError as error:
             return ChainReport(False, count, expected_number, f"store unreadable at record {expected_number}: {error}",
                                first, last)
+        if head and head[0] > (last or 0):
+            return ChainReport(False, count, (last or 0) + 1,
+                               f"records {(last or 0) + 1}-{head[0]} are missing: the chain reached #{head[0]} "
+                               "when last appended", first, last)
         return ChainReport(True, count, None, "", first, last)
 
 

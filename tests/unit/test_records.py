@@ -371,3 +371,25 @@ def test_rows_for_run_one_per_check_copy_dataset_and_run(tmp_path: Path) -> None
         assert store.append(rows) == (1, 7)
         assert store.verify_chain().ok
     assert os.path.getsize(tmp_path / "r.sqlite") > 0
+
+
+def test_records_cut_off_at_the_end_are_found_by_the_head_anchor(tmp_path) -> None:
+    """Deleting the newest records leaves a perfectly linked chain; the head written at append time still shows the cut."""
+    import sqlite3 as _sqlite3
+
+    from agent.records import RecordStore as _Store
+
+    path = tmp_path / "records.sqlite"
+    with _Store(path) as store:
+        store.append([{"kind": "check", "result": "pass", "detail": f"row {i}"} for i in range(5)])
+        assert store.verify_chain().ok
+    database = _sqlite3.connect(path)
+    with database:
+        database.execute("DROP TRIGGER records_no_delete")
+        database.execute("DELETE FROM records WHERE record_no >= 4")
+    database.close()
+    with _Store(path) as store:
+        report = store.verify_chain()
+    assert not report.ok
+    assert report.broken_at == 4
+    assert "4-5" in report.reason

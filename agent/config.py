@@ -28,7 +28,7 @@ DEFAULT_SCRATCH_DIR = "/var/tmp/backup-agent"
 
 # Keys each target kind accepts beyond kind/medium/location.
 TARGET_KIND_KEYS = {
-    "local": {"require_mount"},
+    "local": {"require_mount", "mountpoint"},
     "ssh": {"host", "port", "user", "key_file", "known_hosts", "connect_timeout"},
     "s3": {"endpoint", "region", "bucket", "path_style", "credentials_file", "profile", "sample_bytes",
            "connect_timeout", "min_retention"},
@@ -479,7 +479,7 @@ def _build(document: dict, path: Path) -> Config:
     targets = {}
     for name, raw in document["targets"].items():
         options = {k: v for k, v in raw.items() if k not in ("kind", "medium", "location")}
-        for key in ("key_file", "known_hosts", "credentials_file"):
+        for key in ("key_file", "known_hosts", "credentials_file", "mountpoint"):
             if key in options:
                 options[key] = str(resolve(options[key], ""))
         targets[name] = Target(name, raw["kind"], raw["medium"], raw["location"], options)

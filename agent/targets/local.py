@@ -23,6 +23,12 @@ class LocalTarget(TargetHandle):
             if mount.is_root:
                 return Probe(False, f"not mounted: {path} is on the root filesystem, not on a mounted {self.target.medium}",
                              facts=facts)
+            expected = self.target.options.get("mountpoint")
+            if expected and os.path.realpath(mount.mountpoint) != os.path.realpath(expected):
+                # The path sits on some other mounted filesystem (e.g. /mnt itself is a mount),
+                # so "not the root filesystem" alone would call an unplugged disk mounted.
+                return Probe(False, f"not mounted: {path} is on {mount.mountpoint}, not on the {self.target.medium} "
+                             f"expected at {expected}", facts=facts)
             medium = disk.detected_medium(mount.device)
         else:
             medium = None

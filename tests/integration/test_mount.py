@@ -102,3 +102,29 @@ def test_real_mount_passes_and_unmounting_it_reads_not_mounted(sandbox, sample_t
     for copy in run.datasets[0].copies[1:]:
         assert_not_mounted(copy)
     assert not run.compliant
+
+
+def test_declared_mountpoint_catches_an_unplugged_disk_under_another_mount(sandbox, sample_tree, tmpfs_mount):
+    """When /mnt itself is a mounted filesystem, "not on the root filesystem" cannot tell an unplugged
+    disk from a plugged one; a declared `mountpoint` can. Outer tmpfs = /mnt, inner tmpfs = the disk."""
+    disk_mountpoint = tmpfs_mount / "backup-hdd"
+    disk_mountpoint.mkdir()
+    mirror(sample_tree, disk_mountpoint / "shipping")  # synced into the bare directory: the disk is not there
+    primary = primary_on_droplet(sandbox, sample_tree)
+    sandbox.target("hdd", "hdd", "kc-home", require_mount=None, mountpoint=str(disk_mountpoint))
+    sandbox.dataset(DATASET, primary=primary, copies=[sandbox.files_copy("hdd", disk_mountpoint / "shipping")],
+                    policy={"copies": 2, "media": 2, "offsite": 1})
+
+    run = sandbox.verify()
+    assert_not_mounted(run.datasets[0].copies[1])
+    assert f"expected at {disk_mountpoint}" in check_result(run.datasets[0].copies[1], "reachable").detail
+
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk_mountpoint)],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    try:
+        mirror(sample_tree, disk_mountpoint / "shipping")
+        run = sandbox.verify()
+        assert run.datasets[0].copies[1].status == Status.PASS, statuses(run.datasets[0].copies[1])
+    finally:
+        subprocess.run(["umount", str(disk_mountpoint)], capture_output=True, timeout=30)

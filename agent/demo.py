@@ -74,6 +74,9 @@ datasets:
       - {target: hdd, form: files, path: hdd/mirror/platform-db, stamp: .last-sync}
       - {target: offsite, form: restic, path: offsite/restic, password_file: secrets/restic.pass,
          snapshot_filter: {tags: [platform-db]}}
+    # Weekly restore test of a sample (due on the first run): restored, hashed against the
+    # primary, throughput measured and the full restore projected against the 4h RTO.
+    restore_test: {every: 7d, sample_files: 10, sample_bytes: 64MiB}
   platform-files:
     process: lithera-platform
     primary: {target: droplet, form: files, path: droplet/lithera/files}

@@ -19,6 +19,7 @@ from agent import __version__
 from agent.config import Config, find_config_path, load_config
 from agent.errors import AgentError, ConfigError
 
+DEMO_NON_COMPLIANT = "shipping-docs"
 EXIT_OK, EXIT_BREACH, EXIT_USAGE, EXIT_AGENT = 0, 1, 2, 3
 EXIT_LOCKED = 75  # EX_TEMPFAIL from sysexits.h: another run is in progress
 log = logging.getLogger("backup-agent")
@@ -355,7 +356,8 @@ def metrics_serve(ctx: click.Context, listen: str) -> None:
 def demo(ctx: click.Context, directory: str, as_json: bool) -> None:
     """Build a sandbox (sample data, a primary and copies on local stand-ins for droplet, nas,
     ssd, hdd and offsite, real restic repositories), write DIR/targets.yaml and verify it.
-    One dataset is deliberately non-compliant. No root, no network."""
+    One dataset is deliberately non-compliant. No root, no network. Exit 0 when the outcome is
+    the designed one (shipping-docs non-compliant, the rest pass), 1 otherwise."""
     from contextlib import nullcontext
 
     from agent.demo import MARKER, build_demo
@@ -384,8 +386,23 @@ def demo(ctx: click.Context, directory: str, as_json: bool) -> None:
     click.echo(f"demo: metrics             {config.agent.metrics_file}", err=True)
     click.echo(f"demo: try  backup-agent --config {config_path} inventory", err=True)
     click.echo(f"           backup-agent --config {config_path} records verify", err=True)
-    click.echo(f"demo: exit code {code} (1 = one dataset is deliberately non-compliant)", err=True)
-    ctx.exit(code)
+    if code not in (EXIT_OK, EXIT_BREACH):
+        ctx.exit(code)
+    # The demo succeeds when it shows what it was built to show: every dataset passes except the
+    # deliberately non-compliant one. Anything else (restic missing, a broken install) fails it.
+    with _store(ctx) as store:
+        verdicts = list(store.rows(kind="dataset"))
+    last_run = verdicts[-1]["run_id"] if verdicts else None
+    outcome = {row["dataset"]: row["result"] for row in verdicts if row["run_id"] == last_run}
+    expected = {name: ("fail" if name == DEMO_NON_COMPLIANT else "pass") for name in config.datasets}
+    if outcome != expected:
+        unexpected = sorted(n for n in expected if outcome.get(n) != expected[n])
+        click.echo(f"demo: UNEXPECTED outcome for {', '.join(unexpected)} (verify exit code {code}); "
+                   "see the table above", err=True)
+        ctx.exit(EXIT_BREACH)
+    click.echo(f"demo: as designed — {len(expected) - 1} datasets pass, {DEMO_NON_COMPLIANT} is non-compliant "
+               f"(so verify itself exits {code})", err=True)
+    ctx.exit(EXIT_OK)
 
 
 @cli.command()

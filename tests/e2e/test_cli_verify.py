@@ -31,8 +31,11 @@ def by_name(document: dict) -> dict[str, dict]:
     return {d["name"]: d for d in document["datasets"]}
 
 
-def test_demo_builds_and_exits_1(demo: Demo) -> None:
-    assert demo.build.returncode == 1, demo.build.stderr
+def test_demo_shows_the_designed_outcome_and_exits_0(demo: Demo) -> None:
+    """The demo's own exit code says the demo worked: shipping-docs non-compliant, the rest pass
+    (the verify inside it still exits 1, as test_verify_json_follows_the_contract shows)."""
+    assert demo.build.returncode == 0, demo.build.stderr
+    assert "as designed" in demo.build.stderr
     assert str(demo.records_db) in demo.build.stderr and str(demo.metrics_file) in demo.build.stderr
     assert demo.records_db.exists() and demo.metrics_file.exists()
     document = demo.build.json()

@@ -59,7 +59,7 @@ def build_registry(run: RunResult) -> CollectorRegistry:
     rto = gauge("dataset_rto_seconds", "RTO of the dataset's process.", ("dataset", "process"))
     last_run = gauge("last_run_timestamp_seconds", "When the agent's last run finished (Unix time).")
     duration = gauge("last_run_duration_seconds", "How long the agent's last run took.")
-    success = gauge("last_run_success", "1 when the last run completed (whatever its verdicts), 0 when it was cut short.")
+    success = gauge("last_run_success", "1 when the last run completed (whatever its verdicts), 0 when it was interrupted or ran out of its budget.")
     datasets_total = gauge("last_run_datasets", "Datasets verified in the last run.")
 
     for dataset_result in run.datasets:
@@ -104,7 +104,7 @@ def build_registry(run: RunResult) -> CollectorRegistry:
               "anchor for the hash chain: it never goes down).").set(run.last_record_no)
     last_run.set(run.finished_at.timestamp())
     duration.set((run.finished_at - run.started_at).total_seconds())
-    success.set(0 if run.interrupted else 1)
+    success.set(0 if run.interrupted or run.budget_exhausted else 1)
     datasets_total.set(len(run.datasets))
     return registry
 

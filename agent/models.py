@@ -82,6 +82,8 @@ class RunResult:
     operator: str
     tool_versions: dict[str, str]
     interrupted: bool = False
+    # The run budget ran out before every copy was verified (those copies are errors).
+    budget_exhausted: bool = False
     # Rotation state advanced by this run; saved by the caller only after the records commit.
     state: Any = None
     # Number of the run's last QEF-19-05 record once appended (exported as a metric: an outside anchor).

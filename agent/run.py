@@ -207,6 +207,7 @@ def run_verification(
             tool_versions=tool_versions(),
             state=session.state,
             interrupted=interrupted,
+            budget_exhausted=bool(pending) and not interrupted,
         )
     finally:
         session.close()

@@ -161,6 +161,7 @@ def run_verification(
         deadline = started_monotonic + config.agent.run_budget_seconds
         pending = set(futures)
         interrupted = False
+        budget_exhausted = False
         try:
             while pending:
                 remaining = deadline - time.monotonic()
@@ -173,6 +174,13 @@ def run_verification(
             interrupted = True
             interrupt.stop_workers()
             _, pending = wait(pending, timeout=INTERRUPT_GRACE_SECONDS)
+        finished_in_time = set(results)
+        if pending and not interrupted:
+            # Out of budget: kill the commands still running so no worker outlives the run
+            # (the process would otherwise wait for them at exit), then report them as errors.
+            interrupt.stop_workers()
+            _, pending = wait(pending, timeout=INTERRUPT_GRACE_SECONDS)
+            budget_exhausted = True
         pool.shutdown(wait=not pending, cancel_futures=True)
         for future, name in futures.items():
             if future.done() and future.exception() is not None:
@@ -185,6 +193,11 @@ def run_verification(
                 if target_filter and spec.target.name not in target_filter:
                     continue
                 copy = results.get((dataset.name, spec.key))
+                if copy is not None and budget_exhausted and (dataset.name, spec.key) not in finished_in_time:
+                    # Finished only because its commands were killed at the deadline.
+                    copy.checks.insert(0, CheckResult("reachable", Status.ERROR, "not verified within the run budget "
+                                                      f"({config.agent.run_budget_seconds:g}s); its commands were stopped"))
+                    copy.checks = [c for i, c in enumerate(copy.checks) if i == 0 or c.name != "reachable"]
                 if copy is None:
                     why = ("not verified: the run was interrupted" if interrupted else
                            f"not verified within the run budget ({config.agent.run_budget_seconds:g}s)")
@@ -207,7 +220,7 @@ def run_verification(
             tool_versions=tool_versions(),
             state=session.state,
             interrupted=interrupted,
-            budget_exhausted=bool(pending) and not interrupted,
+            budget_exhausted=budget_exhausted,
         )
     finally:
         session.close()

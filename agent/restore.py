@@ -53,6 +53,7 @@ MTIME_SLACK_SECONDS = 2.0  # plain copies: FAT/exFAT and some rsync setups round
 SAME_MTIME_SECONDS = 1e-4  # restic keeps nanoseconds; a float of epoch seconds keeps about 0.2 µs
 MEASURABLE_SHARE = 0.2  # data time below this share of the restore time is not a usable rate
 RECENT_SHARE = 4  # a quarter of a sample (at least one file) is the most recently changed files
+IGNORING_ERROR = "ignoring error for "  # how restic 0.14 restore names, on stderr, each file it could not restore
 
 
 class NothingToRestore(Exception):
@@ -109,17 +110,31 @@ def list_backup(context: CopyContext) -> BackupListing:
             raise NothingToRestore("no snapshot of this dataset to restore", Status.FAIL)
         snapshot = snapshots[-1]
         return _restic_listing(context, snapshot)
-    started = time.monotonic()
-    root = context.handle.stat(spec.path)
-    overhead = time.monotonic() - started
-    if root is None:
-        raise TargetUnavailable(f"{spec.path} does not exist")
+    if spec.form == "objects":
+        # A key prefix is not an object (HeadObject on it says 404): the listing is what exists,
+        # and one HeadObject of a listed object times the metadata round trip.
+        entries = _copy_entries(context)
+        started = time.monotonic()
+        if entries:
+            context.handle.stat(posixpath.join(spec.path, min(entries)))
+        overhead = time.monotonic() - started
+    else:
+        started = time.monotonic()
+        root = context.handle.stat(spec.path)
+        overhead = time.monotonic() - started
+        if root is None:
+            raise TargetUnavailable(f"{spec.path} does not exist")
+        entries = _copy_entries(context)
+    return BackupListing(entries, sum(e.size for e in entries.values()), overhead, f"{spec.form} copy")
+
+
+def _copy_entries(context: CopyContext) -> dict[str, FileEntry]:
+    """A plain copy's files (listed once per run, shared with the other checks), without its stamp."""
     entries = context.facts.get("entries")
     if entries is None:
-        entries = context.handle.scan(spec.path)
+        entries = context.handle.scan(context.spec.path)
         context.facts["entries"] = entries
-    entries = {p: e for p, e in entries.items() if p != spec.stamp}
-    return BackupListing(entries, sum(e.size for e in entries.values()), overhead, f"{spec.form} copy")
+    return {p: e for p, e in entries.items() if p != context.spec.stamp}
 
 
 def _restic_listing(context: CopyContext, snapshot: Snapshot) -> BackupListing:
@@ -382,13 +397,29 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
         if interrupt.cancelled.is_set():
             return RestoreOutcome(Status.ERROR, "interrupted: the restore was stopped by a signal", measured)
         status = Status.FAIL if error.kind == ResticFailure.DATA_ERROR else Status.ERROR
-        return RestoreOutcome(status, f"restore of {len(relpaths)} files from {listing.source} failed: {error}", measured)
+        damaged = _restic_failed_files(error.stderr or "", listing)
+        named = f" ({len(damaged)} files could not be restored: {_name(damaged)})" if damaged else ""
+        return RestoreOutcome(status, f"restore of {len(relpaths)} files from {listing.source} failed{named}: {error}",
+                              measured)
     except TargetUnavailable as error:
         return RestoreOutcome(Status.ERROR, f"restore from the copy failed: {error}", measured)
     finally:
         # Normally the primary's hashes were consumed already; after a failure or a signal nobody
         # waits for them (the scratch directory is gone by now either way).
         primary_pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _restic_failed_files(stderr: str, listing: BackupListing) -> list[str]:
+    """Given a failed restore's stderr, return the dataset-relative paths restic named in its
+    "ignoring error for PATH: …" lines, so a damaged pack is reported by the files it took down."""
+    prefix = listing.root_prefix
+    failed: set[str] = set()
+    for line in stderr.splitlines():
+        if not line.startswith(IGNORING_ERROR):
+            continue
+        path = line[len(IGNORING_ERROR):].split(": ", 1)[0]
+        failed.add(path[len(prefix):] if path.startswith(prefix) else path.lstrip("/"))
+    return sorted(failed)
 
 
 @dataclass

@@ -28,9 +28,10 @@ import binascii
 import configparser
 import hashlib
 import logging
+import os
 import posixpath
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ from botocore.config import Config as BotoConfig
 from agent.errors import TargetUnavailable
 from agent.hashing import CHUNK, FileEntry, HashOutcome
 from agent.targets.base import Probe, ResticLocation, TargetHandle
+from agent.targets.local import safe_relpath
 from agent.units import parse_duration, parse_size
 
 log = logging.getLogger(__name__)
@@ -407,6 +409,39 @@ class S3Target(TargetHandle):
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as error:
             raise self._unavailable(error, f"download {key}") from error
         return digest.hexdigest(), size
+
+    def fetch(self, path: str, relpaths: list[str], destination: str,
+              progress: Callable[[int], None] | None = None) -> int:
+        """Download the given objects under the prefix into the local destination (a restore test's
+        scratch directory), keeping their relative paths; return the bytes written.
+
+        A key that would land outside destination (absolute, or with `..`) is refused before any
+        byte is written; a file is created exclusively, so nothing already there is overwritten.
+        An object that vanished or cannot be read raises TargetUnavailable naming it."""
+        prefix = self._prefix(path)
+        total = 0
+        for relpath in relpaths:
+            local_file = os.path.join(destination, safe_relpath(relpath))
+            os.makedirs(os.path.dirname(local_file), mode=0o700, exist_ok=True)
+            key = prefix + relpath
+            try:
+                body = self.client().get_object(Bucket=self.bucket, Key=key)["Body"]
+                try:
+                    with open(local_file, "xb") as sink:
+                        for chunk in body.iter_chunks(CHUNK):
+                            sink.write(chunk)
+                            total += len(chunk)
+                            if progress:
+                                progress(len(chunk))
+                finally:
+                    body.close()
+            except botocore.exceptions.ClientError as error:
+                if str(error.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
+                    raise TargetUnavailable(f"cannot restore {relpath}: it vanished from {self._where()}") from error
+                raise self._unavailable(error, f"restore {relpath} (download {key})") from error
+            except (botocore.exceptions.BotoCoreError, OSError) as error:
+                raise self._unavailable(error, f"restore {relpath} (download {key})") from error
+        return total
 
     def restic_location(self, path: str) -> ResticLocation:
         """Return the `s3:` repository URL and, for that one restic process, the resolved credentials."""

@@ -21,12 +21,18 @@ FORMATS = ("html", "pdf", "csv")
 
 
 def write_reports(store: RecordStore, month: str, out_dir: str | Path, formats: Sequence[str] = FORMATS,
-                  generated_at: datetime | None = None) -> list[Path]:
+                  generated_at: datetime | None = None, cache_dir: Path | None = None) -> list[Path]:
     """Given a RecordStore and "YYYY-MM", write QEF-19-05_<month>.{html,pdf,csv} into out_dir and
     return the paths written. generated_at (aware datetime) pins the one timestamp of the report.
-    Raise ReportError for an unknown format, a bad month, a missing font or an unwritable directory."""
+    cache_dir (the CLI passes STATE_DIR/cache) is where matplotlib and fontconfig may keep their
+    caches when HOME is not writable (reports.environment). Raise ReportError for an unknown
+    format, a bad month, a missing font or an unwritable directory."""
     from agent.clock import now
     from agent.records import export_csv
+    from reports.environment import prepare_caches
+
+    if cache_dir is not None:
+        prepare_caches(cache_dir)  # before matplotlib and weasyprint are imported below
 
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:

@@ -2,7 +2,10 @@
 
 The PNG is deterministic — same records, same bytes — because the HTML embeds it as a data URI
 and the HTML must be byte-identical for the same records: fixed size, dpi and style (no user
-matplotlibrc), no Software/date metadata in the file, and only the records' own times drawn.
+matplotlibrc), no Software/date metadata in the file, and only the records' own times drawn. The
+CJK family must resolve to the very font file reports.fonts chose (checked once per process), so a
+font list built elsewhere cannot swap the glyphs; the CLI keeps that list under STATE_DIR/cache
+(reports.environment), not in the invoking user's HOME.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ from __future__ import annotations
 import io
 import math
 from datetime import UTC, datetime, time
+from pathlib import Path
+from types import ModuleType
 
-from reports.fonts import find_cjk_font
-from reports.monthly import DatasetSection, MonthlyReport
+from reports.fonts import CjkFont, find_cjk_font
+from reports.monthly import DatasetSection, MonthlyReport, ReportError
 
 # Fixed drawing settings: the chart must not depend on the machine's matplotlibrc.
 WIDTH_INCHES, HEIGHT_INCHES, DPI = 7.2, 2.9, 110
@@ -33,8 +38,26 @@ def _pyplot():
     font = find_cjk_font()
     if str(font.path) not in _registered:
         font_manager.fontManager.addfont(str(font.path))
+        _check_resolution(font_manager, font)
         _registered.add(str(font.path))
     return plt, font.family
+
+
+def _check_resolution(font_manager: ModuleType, font: CjkFont) -> None:
+    """Make sure matplotlib draws the family with exactly this font file, whatever its font list
+    holds (built from a system scan into a per-user cache): a lookup that lands elsewhere would give
+    another machine's — or another cache's — glyphs, or tofu boxes. Raise ReportError if it does."""
+    from matplotlib.font_manager import FontProperties
+
+    try:
+        resolved = font_manager.findfont(FontProperties(family=[font.family]), fallback_to_default=False,
+                                         rebuild_if_missing=False)
+    except ValueError:
+        resolved = None
+    if resolved is None or Path(resolved).resolve() != font.path.resolve():
+        raise ReportError(f"matplotlib resolves the chart font {font.family!r} to {resolved or 'nothing'}, "
+                          f"not {font.path} (is MPL_IGNORE_SYSTEM_FONTS set, or another font installed under that "
+                          "name?); refusing to draw the charts with other glyphs")
 
 
 def age_chart_png(section: DatasetSection, start: datetime, end: datetime) -> bytes | None:

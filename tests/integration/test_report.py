@@ -12,6 +12,7 @@ independently of reports/. The HTML and PDF are rendered through the CLI; pdffon
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sqlite3
@@ -175,10 +176,28 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> Month:
     return produced
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "BACKUP_AGENT_NOW"}
+def _cli(*args: str, env: dict[str, str | None] | None = None) -> subprocess.CompletedProcess:
+    """Run the real CLI; env entries override the inherited environment, None removes one."""
+    environment = {k: v for k, v in os.environ.items() if k != "BACKUP_AGENT_NOW"}
+    for name, value in (env or {}).items():
+        if value is None:
+            environment.pop(name, None)
+        else:
+            environment[name] = value
     return subprocess.run([sys.executable, "-c", "from agent.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=300, env=env)
+                          capture_output=True, text=True, timeout=300, env=environment)
+
+
+def _source_digests() -> dict[str, str]:
+    """SHA-256 of every file under reports/ — to tell a real difference from code edited mid-run."""
+    root = Path(__file__).resolve().parents[2] / "reports"
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
+
+
+# What this pytest process imported (collection time): a full-suite run takes minutes, and a
+# change to reports/ on disk meanwhile reaches the CLI subprocesses but not the in-process render.
+SOURCES_AT_IMPORT = _source_digests()
 
 
 def _report(month: Month, generated_at: str = GENERATED_AT):
@@ -297,14 +316,27 @@ def test_cli_writes_html_pdf_csv_with_embedded_cjk_font(month: Month, tmp_path: 
 
 
 def test_same_records_give_byte_identical_html(month: Month, tmp_path: Path) -> None:
+    """Same records, same bytes: in this process and in two CLI processes, the second with another
+    time zone, locale and hash seed, and HOME unwritable with no MPLCONFIGDIR/XDG_CACHE_HOME (as
+    under the systemd unit: matplotlib and fontconfig then use STATE_DIR/cache)."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")  # HOME below a regular file: not creatable, even by root
+    hostile = {"TZ": "Asia/Shanghai", "LANG": "zh_CN.UTF-8", "LC_ALL": "zh_CN.UTF-8", "PYTHONHASHSEED": "4242",
+               "HOME": str(blocker / "home"), "MPLCONFIGDIR": None, "XDG_CACHE_HOME": None, "XDG_CONFIG_HOME": None}
     outputs = []
-    for name in ("a", "b"):
+    for name, env in (("a", None), ("b", hostile)):
         done = _cli("--config", str(month.config_path), "report", "--month", MONTH, "--format", "html",
-                    "--out", str(tmp_path / name), "--generated-at", GENERATED_AT)
+                    "--out", str(tmp_path / name), "--generated-at", GENERATED_AT, env=env)
         assert done.returncode == 0, done.stderr
+        assert "Matplotlib" not in done.stderr and "Fontconfig" not in done.stderr, done.stderr
         outputs.append((tmp_path / name / f"QEF-19-05_{MONTH}.html").read_bytes())
     assert outputs[0] == outputs[1]
-    assert outputs[0] == render_html(_report(month)).encode("utf-8")  # and in-process, too
+    in_process = render_html(_report(month)).encode("utf-8")
+    if in_process != outputs[0]:
+        changed = sorted(k for k, v in _source_digests().items() if SOURCES_AT_IMPORT.get(k) != v)
+        assert not changed, f"reports/ changed on disk during this run ({', '.join(changed)}): rerun"
+    assert outputs[0] == in_process  # and in-process, too
+    assert list((month.root / "state" / "cache" / "matplotlib").glob("fontlist-*.json"))
 
 
 def test_tampered_chain_is_stated_on_the_cover(month: Month, tmp_path: Path) -> None:

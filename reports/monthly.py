@@ -11,8 +11,12 @@ KPI definitions (SOP-19 §11), stated on the report as well:
   proven day), so a month with gaps can never show 100 %. Counted days are the month's days, up
   to the "generated at" day when the report is made during the month. Datasets are those named
   in the month's records.
-- RTO achievement = restore tests and drills whose (projected) restore time is within the RTO /
-  all restore tests and drills of the month; none → "no data", never 100 %.
+- RTO achievement = restore tests and drills whose (projected) restore time is within the RTO and
+  whose restored data was proven / all restore tests and drills of the month; none → "no data",
+  never 100 %. A restore test (kind "check", check_name "restore-test") counts with its projected
+  full restore time and only when it passed; a drill (form QEF-19-03, kind "drill") with its
+  actual time, when every file came back proven (pass, or fail on the RPO alone); a drill that
+  errored or was interrupted never counts, however short it took.
 """
 
 from __future__ import annotations
@@ -104,14 +108,20 @@ class RestoreEntry:
     restore_seconds: float | None
     projected_seconds: float | None
     rto_seconds: float | None
+    # The data came back and was proven (every file hashed and matching). A quick restore of the
+    # wrong bytes, or a drill that stopped early, is no RTO achievement however short it took.
+    proven: bool = False
 
     @property
     def within_rto(self) -> bool | None:
-        """True/False against the RTO; None when no time was measured (cannot decide, so not met)."""
+        """True/False against the RTO; None when no time was measured (cannot decide, so not met).
+
+        A restore test is judged on its projected full restore time, a drill on its actual time,
+        and either only when the restore was proven: False otherwise."""
         seconds = self.projected_seconds if self.projected_seconds is not None else self.restore_seconds
         if seconds is None or self.rto_seconds is None:
             return None
-        return seconds <= self.rto_seconds
+        return self.proven and seconds <= self.rto_seconds
 
 
 @dataclass(frozen=True)
@@ -365,12 +375,40 @@ def _is_restore_test(row: dict[str, Any]) -> bool:
         (row.get("check_name") or "").startswith("restore") or row.get("projected_restore_seconds") is not None)
 
 
+# A drill (agent/drill.py) whose every file came back proven is `pass`, or `fail` when only the
+# actual times missed their targets; these are the prefixes of those two errors.
+DRILL_TIME_ERRORS = ("RTO missed", "RPO missed")
+
+
+def _proven(row: dict[str, Any]) -> bool:
+    """Whether the restore on this record brought every file back proven, as the record says.
+
+    restore-test (checks/restore_test.py): `pass` only — a `fail` is wrong content or a projection
+    over the RTO, an `error` could not decide. Drill (QEF-19-03): `pass`, or a `fail` whose only
+    errors are the RTO/RPO judgements of an otherwise proven restore (measured.errors)."""
+    result = row.get("result")
+    if result == "pass":
+        return True
+    if row.get("kind") != "drill" or result != "fail":
+        return False
+    errors = _measured(row).get("errors")
+    return (isinstance(errors, list) and bool(errors)
+            and all(isinstance(e, str) and e.startswith(DRILL_TIME_ERRORS) for e in errors))
+
+
 def _restore_entry(row: dict[str, Any], kind: str) -> RestoreEntry:
+    measured = _measured(row)
+    projected = row.get("projected_restore_seconds")
+    if projected is None and kind == "restore test":
+        projected = measured.get("projected_restore_seconds")
     return RestoreEntry(
         record_no=row["record_no"], at=parse_time(row["recorded_at"]), kind=kind, dataset=row.get("dataset") or "",
         target=row.get("target") or "", result=row.get("result") or "",
-        restore_seconds=row.get("restore_seconds"), projected_seconds=row.get("projected_restore_seconds"),
-        rto_seconds=row.get("rto_seconds"),
+        restore_seconds=row.get("restore_seconds"), projected_seconds=projected,
+        # The record's column, else the RTO the restore itself was measured against.
+        rto_seconds=row.get("rto_seconds") if row.get("rto_seconds") is not None else measured.get(
+            "rto_seconds", measured.get("rto_target_seconds")),
+        proven=_proven(row),
     )
 
 

@@ -1,6 +1,7 @@
 """The report model's rules on hand-made rows, for the cases the 30-day pipeline test cannot make
-yet: a policy skipped by a `--target` run, an unreadable verdict, restore tests and drills (the
-restore issue has not landed), and the month arithmetic. Rows go through the real RecordStore."""
+yet: a policy skipped by a `--target` run, an unreadable verdict, restore tests and drills that
+failed or errored (tests/integration/test_report_restore.py feeds real ones), and the month
+arithmetic. Rows go through the real RecordStore."""
 
 from __future__ import annotations
 
@@ -81,3 +82,30 @@ def test_no_records_means_no_data(tmp_path: Path) -> None:
         report = build_report(store, "2026-11", GENERATED)
     assert report.record_count == 0 and report.completeness.rate is None and report.rto.rate is None
     assert report.days_without_records == 30 and report.chain.ok
+
+
+def test_a_quick_restore_that_proved_nothing_is_no_rto_achievement(tmp_path: Path) -> None:
+    """Shapes as agent/drill.py and checks/restore_test.py write them: a drill that errored or was
+    interrupted after a second, or a restore test of wrong bytes with a short projection, is within
+    no RTO; a drill that brought everything back but missed only its RPO met the RTO."""
+    check = {"form": FORM_VERIFICATION, "run_id": "r", "kind": "check", "dataset": "platform-db", "target": "nas",
+             "role": "backup", "form_of_copy": "restic", "rto_seconds": 14400, "check_name": "restore-test"}
+    drill = {"form": FORM_DRILL, "run_id": "d", "kind": "drill", "dataset": "platform-db", "target": "nas",
+             "check_name": "drill", "rto_seconds": 14400, "projected_restore_seconds": None}
+
+    def drill_row(day: int, result: str, seconds: float, errors: list[str]) -> dict:
+        return {**drill, "recorded_at": f"2026-11-{day:02d}T03:00:00Z", "result": result, "restore_seconds": seconds,
+                "measured": json.dumps({"rto_actual_seconds": seconds, "rto_met": True, "errors": errors})}
+
+    rows = [
+        {**check, "recorded_at": "2026-11-02T02:00:00Z", "result": "fail", "restore_seconds": 1.2,
+         "projected_restore_seconds": 40.0},  # 1 restored file differs from the primary
+        drill_row(3, "error", 0.8, ["reachable: repository not found"]),
+        drill_row(4, "interrupted", 1.5, ["interrupted by a signal before the restore completed; scratch removed"]),
+        drill_row(5, "fail", 90.0, ["restic: 1 restored files differ from the copy itself (a.bin)"]),
+        drill_row(6, "fail", 120.0, ["RPO missed: restored data is 2 d old, target 1 d"]),
+    ]
+    with _store(tmp_path, rows) as store:
+        report = build_report(store, "2026-11", GENERATED)
+    assert [e.within_rto for e in report.rto.entries] == [False, False, False, False, True]
+    assert report.rto.met == 1 and report.rto.rate == pytest.approx(1 / 5)

@@ -13,6 +13,8 @@ Timing: restore time and bytes give a throughput; the fixed overhead is what the
 before its first file appeared in scratch (restic: key derivation, index load, tree walk), else
 the time of one metadata round trip on the same copy (the `ls` of the snapshot; a plain copy's
 stat). Projected full restore = overhead + full size / throughput, compared with the process RTO.
+The full size of a restic copy is restic's restore size (`stats --mode restore-size`, run alongside
+the restore so its key derivation does not lengthen the listing), else the listing's sum.
 When the fixed cost swamps the data time (a tiny sample) the whole restore time counts as data
 time, so the projection errs long, never short.
 
@@ -53,6 +55,8 @@ MTIME_SLACK_SECONDS = 2.0  # plain copies: FAT/exFAT and some rsync setups round
 SAME_MTIME_SECONDS = 1e-4  # restic keeps nanoseconds; a float of epoch seconds keeps about 0.2 µs
 MEASURABLE_SHARE = 0.2  # data time below this share of the restore time is not a usable rate
 RECENT_SHARE = 4  # a quarter of a sample (at least one file) is the most recently changed files
+STATS_SIZE_SOURCE = "restic stats --mode restore-size"
+LISTING_SIZE_SOURCE = "restic ls (file sizes summed; a hard link counted once per name)"
 IGNORING_ERROR = "ignoring error for "  # how restic 0.14 restore names, on stderr, each file it could not restore
 
 
@@ -138,24 +142,9 @@ def _copy_entries(context: CopyContext) -> dict[str, FileEntry]:
 
 
 def _restic_listing(context: CopyContext, snapshot: Snapshot) -> BackupListing:
-    repository = context.restic
-    stats: dict[str, Any] = {}
-
-    def restore_size() -> None:
-        # The same metadata cost as `ls`, so it runs alongside it rather than after it.
-        try:
-            stats.update(repository.stats(snapshot.id, "restore-size"))
-        except (ResticError, ValueError) as error:
-            stats["error"] = str(error)
-
-    sizer = threading.Thread(target=restore_size, name="restic-stats", daemon=True)
-    sizer.start()
     started = time.monotonic()
-    try:
-        output = repository.run("--no-lock", "ls", "--json", snapshot.id)
-    finally:
-        overhead = time.monotonic() - started
-        sizer.join()
+    output = context.restic.run("--no-lock", "ls", "--json", snapshot.id)
+    overhead = time.monotonic() - started
     nodes = [node for node in map(json.loads, filter(str.strip, output.splitlines()))
              if node.get("struct_type") == "node" and node.get("type") == "file"]
     prefix = "/"
@@ -173,11 +162,39 @@ def _restic_listing(context: CopyContext, snapshot: Snapshot) -> BackupListing:
         relpath = path[len(prefix):]
         mtime = _parse_time(node["mtime"]).timestamp() if node.get("mtime") else 0.0
         entries[relpath] = FileEntry(relpath, int(node.get("size", 0)), mtime)
-    listed = sum(e.size for e in entries.values())
-    if isinstance(stats.get("total_size"), int):
-        return BackupListing(entries, stats["total_size"], overhead, f"snapshot {snapshot.short_id}", snapshot,
-                             prefix, "restic stats --mode restore-size")
-    return BackupListing(entries, listed, overhead, f"snapshot {snapshot.short_id}", snapshot, prefix, "listing")
+    # Until `restic stats` (run alongside the restore, see _RestoreSize) says otherwise: every file
+    # node's size. ls shows no inode, so a hard link counts once per name where stats counts it
+    # once — never less than what restic restores, so a projection from it can only err long.
+    listed = sum(int(node.get("size", 0)) for node in nodes)
+    return BackupListing(entries, listed, overhead, f"snapshot {snapshot.short_id}", snapshot, prefix,
+                         LISTING_SIZE_SOURCE)
+
+
+class _RestoreSize:
+    """`restic stats --mode restore-size` of the snapshot, for the projection only, so it runs
+    alongside the restore instead of before it: restic spends its first ≈ 0.4 s on key derivation
+    on one core, and a second restic command then uses the other one rather than adding its own
+    key derivation to the listing's."""
+
+    def __init__(self, context: CopyContext, snapshot: Snapshot):
+        self._stats: dict[str, Any] = {}
+        self._thread = threading.Thread(target=self._run, args=(context, snapshot.id), name="restic-stats",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, context: CopyContext, snapshot_id: str) -> None:
+        try:
+            self._stats.update(context.restic.stats(snapshot_id, "restore-size"))
+        except (ResticError, ValueError) as error:
+            self._stats["error"] = str(error)
+
+    def apply(self, listing: BackupListing, measured: dict[str, Any]) -> None:
+        """Wait for restic's figure and use it as the full restore size; keep the listing's without one."""
+        self._thread.join()
+        if isinstance(self._stats.get("total_size"), int):
+            listing.full_size = self._stats["total_size"]
+            listing.size_source = STATS_SIZE_SOURCE
+        measured.update({"full_size_bytes": listing.full_size, "full_size_source": listing.size_source})
 
 
 # --- which files --------------------------------------------------------------------------------
@@ -314,6 +331,11 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
         return RestoreOutcome(Status.ERROR, f"restore from a {spec.target.kind} target is not supported by this "
                                             "version yet; the copy's restorability is unproven", {"mode": mode})
     listing_started = time.monotonic()
+    # The primary's file list (a scan, over SSH for a remote primary) does not depend on the
+    # backup's: take it while restic lists the snapshot. Nobody waits for it on an early return.
+    scanner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="primary-scan")
+    primary_scan = scanner.submit(context.primary.entries)
+    scanner.shutdown(wait=False)
     try:
         listing = list_backup(context)
     except NothingToRestore as error:
@@ -334,7 +356,7 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
     payload = sum(listing.entries[p].size for p in relpaths)
     notes: list[str] = []
     try:
-        primary_entries = context.primary.entries()
+        primary_entries = primary_scan.result()
     except TargetUnavailable as error:
         primary_entries = {}
         notes.append(f"primary unreadable ({error}); compared with the backup's own record only")
@@ -369,6 +391,7 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
                     measured["primary_hash_seconds"] = round(time.monotonic() - hash_started, 3)
 
             primary_hashes = primary_pool.submit(primary_digests) if comparable else None
+            restore_size = _RestoreSize(context, listing.snapshot) if listing.snapshot else None
             started = time.monotonic()
             try:
                 if spec.form == "restic":
@@ -386,6 +409,8 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
                 measured["overhead_seconds"] = round(timing["first_file_seconds"], 3)
                 listing.overhead_seconds = timing["first_file_seconds"]
             verify_started = time.monotonic()
+            if restore_size:
+                restore_size.apply(listing, measured)
             outcome = _verify(context, listing, relpaths, root, restore_seconds, measured,
                               _Comparison(primary_entries, comparable, primary_hashes, restic_verify, notes, scratch))
             outcome.measured["verify_seconds"] = round(time.monotonic() - verify_started, 3)

@@ -340,3 +340,35 @@ def test_sigterm_during_a_drill_removes_scratch_and_records_the_drill_as_interru
         (row,) = list(store.rows(kind="drill"))
         assert store.verify_chain().ok
     assert row["result"] == "interrupted" and row["form"] == FORM_DRILL
+
+
+def test_restore_size_without_stats_is_the_listing_sum_and_never_below_restics(tmp_path, restic_template, make_repo):
+    # The projection's fallback when `restic stats` (run alongside the restore) gives no figure:
+    # the sum of the listing's file sizes. Without hard links it is restic's restore size exactly;
+    # with one it counts the link once per name, so it can only make the projection longer.
+    from types import SimpleNamespace
+
+    from agent.config import SecretRef
+    from agent.restic import ResticRepository, select_snapshots
+    from agent.restore import LISTING_SIZE_SOURCE, _restic_listing
+    from agent.targets.base import ResticLocation
+
+    repo = make_repo()
+    tree = tmp_path / "linked"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "a.bin").write_bytes(os.urandom(100_000))
+    os.link(tree / "a.bin", tree / "sub" / "b.bin")
+    (tree / "c.txt").write_text("c" * 5000)
+    (tree / "empty").write_bytes(b"")
+    (tree / "to-a").symlink_to("a.bin")
+    restic_template.restic(repo, "backup", "--tag", "linked", str(tree))
+    repository = ResticRepository(ResticLocation(str(repo)), SecretRef(file=str(restic_template.password_file)),
+                                  tmp_path / "cache", 120)
+    snapshots = repository.snapshots()
+    for tag, expected_extra in (("platform-db", 0), ("linked", 100_000)):
+        snapshot = select_snapshots(snapshots, {"tags": [tag]})[-1]
+        listing = _restic_listing(SimpleNamespace(restic=repository), snapshot)
+        restic_size = repository.stats(snapshot.id, "restore-size")["total_size"]
+        assert listing.size_source == LISTING_SIZE_SOURCE
+        assert listing.full_size == restic_size + expected_extra
+        assert listing.full_size == sum(e.size for e in listing.entries.values())

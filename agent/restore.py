@@ -13,8 +13,9 @@ Timing: restore time and bytes give a throughput; the fixed overhead is what the
 before its first file appeared in scratch (restic: key derivation, index load, tree walk), else
 the time of one metadata round trip on the same copy (the `ls` of the snapshot; a plain copy's
 stat). Projected full restore = overhead + full size / throughput, compared with the process RTO.
-The full size of a restic copy is restic's restore size (`stats --mode restore-size`, run alongside
-the restore so its key derivation does not lengthen the listing), else the listing's sum.
+The full size of a restic copy is the listing's sum of file sizes (a hard link counted per name,
+so never short); a projection that would fail the RTO is first recomputed with restic's own
+restore size (`stats --mode restore-size`), so the verdict is the one restic's figure gives.
 When the fixed cost swamps the data time (a tiny sample) the whole restore time counts as data
 time, so the projection errs long, never short.
 
@@ -162,39 +163,14 @@ def _restic_listing(context: CopyContext, snapshot: Snapshot) -> BackupListing:
         relpath = path[len(prefix):]
         mtime = _parse_time(node["mtime"]).timestamp() if node.get("mtime") else 0.0
         entries[relpath] = FileEntry(relpath, int(node.get("size", 0)), mtime)
-    # Until `restic stats` (run alongside the restore, see _RestoreSize) says otherwise: every file
-    # node's size. ls shows no inode, so a hard link counts once per name where stats counts it
-    # once — never less than what restic restores, so a projection from it can only err long.
+    # The restore size from the listing in hand: every file node's size, the sum `restic stats
+    # --mode restore-size` makes, except that ls shows no inode, so a hard link counts once per
+    # name where stats counts it once. Never less than what restic restores, so a projection from
+    # it errs long only; it is confirmed with stats (a second key derivation and index load,
+    # ≈ 0.4 s of CPU) only when it would fail the RTO — see _confirm_restore_size.
     listed = sum(int(node.get("size", 0)) for node in nodes)
     return BackupListing(entries, listed, overhead, f"snapshot {snapshot.short_id}", snapshot, prefix,
                          LISTING_SIZE_SOURCE)
-
-
-class _RestoreSize:
-    """`restic stats --mode restore-size` of the snapshot, for the projection only, so it runs
-    alongside the restore instead of before it: restic spends its first ≈ 0.4 s on key derivation
-    on one core, and a second restic command then uses the other one rather than adding its own
-    key derivation to the listing's."""
-
-    def __init__(self, context: CopyContext, snapshot: Snapshot):
-        self._stats: dict[str, Any] = {}
-        self._thread = threading.Thread(target=self._run, args=(context, snapshot.id), name="restic-stats",
-                                        daemon=True)
-        self._thread.start()
-
-    def _run(self, context: CopyContext, snapshot_id: str) -> None:
-        try:
-            self._stats.update(context.restic.stats(snapshot_id, "restore-size"))
-        except (ResticError, ValueError) as error:
-            self._stats["error"] = str(error)
-
-    def apply(self, listing: BackupListing, measured: dict[str, Any]) -> None:
-        """Wait for restic's figure and use it as the full restore size; keep the listing's without one."""
-        self._thread.join()
-        if isinstance(self._stats.get("total_size"), int):
-            listing.full_size = self._stats["total_size"]
-            listing.size_source = STATS_SIZE_SOURCE
-        measured.update({"full_size_bytes": listing.full_size, "full_size_source": listing.size_source})
 
 
 # --- which files --------------------------------------------------------------------------------
@@ -391,7 +367,6 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
                     measured["primary_hash_seconds"] = round(time.monotonic() - hash_started, 3)
 
             primary_hashes = primary_pool.submit(primary_digests) if comparable else None
-            restore_size = _RestoreSize(context, listing.snapshot) if listing.snapshot else None
             started = time.monotonic()
             try:
                 if spec.form == "restic":
@@ -409,8 +384,6 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
                 measured["overhead_seconds"] = round(timing["first_file_seconds"], 3)
                 listing.overhead_seconds = timing["first_file_seconds"]
             verify_started = time.monotonic()
-            if restore_size:
-                restore_size.apply(listing, measured)
             outcome = _verify(context, listing, relpaths, root, restore_seconds, measured,
                               _Comparison(primary_entries, comparable, primary_hashes, restic_verify, notes, scratch))
             outcome.measured["verify_seconds"] = round(time.monotonic() - verify_started, 3)
@@ -445,6 +418,23 @@ def _restic_failed_files(stderr: str, listing: BackupListing) -> list[str]:
         path = line[len(IGNORING_ERROR):].split(": ", 1)[0]
         failed.add(path[len(prefix):] if path.startswith(prefix) else path.lstrip("/"))
     return sorted(failed)
+
+
+def _confirm_restore_size(context: CopyContext, listing: BackupListing, measured: dict[str, Any]) -> bool:
+    """Before a projection from the listing's size fails the RTO, take restic's own restore size
+    (hard links counted once). Return whether it replaced the listing's; without it the listing's
+    (never smaller) stands."""
+    if listing.snapshot is None or listing.size_source == STATS_SIZE_SOURCE:
+        return False
+    try:
+        size = context.restic.stats(listing.snapshot.id, "restore-size").get("total_size")
+    except (ResticError, ValueError):
+        return False
+    if not isinstance(size, int):
+        return False
+    listing.full_size, listing.size_source = size, STATS_SIZE_SOURCE
+    measured.update({"full_size_bytes": size, "full_size_source": STATS_SIZE_SOURCE})
+    return True
 
 
 @dataclass
@@ -559,12 +549,15 @@ def _verify(context: CopyContext, listing: BackupListing, relpaths: list[str], r
     transfer_seconds = max(transfer_seconds, 1e-3)
     throughput = bytes_restored / transfer_seconds if bytes_restored else None
     rto = context.dataset.process.rto_seconds
-    if throughput:
-        projected = listing.overhead_seconds + listing.full_size / throughput
-    elif listing.full_size == 0:
-        projected = listing.overhead_seconds
-    else:
-        projected = None
+
+    def project() -> float | None:
+        if throughput:
+            return listing.overhead_seconds + listing.full_size / throughput
+        return listing.overhead_seconds if listing.full_size == 0 else None
+
+    projected = project()
+    if projected is not None and projected > rto and _confirm_restore_size(context, listing, measured):
+        projected = project()
     coverage_bytes = sum(backup[p].size for p in verified)
     measured.update({
         "files": len(verified),

@@ -2,8 +2,8 @@
 
 Builds a tree of random files (incompressible, so restic does real work), backs it up once with
 restic into a local repository, then alternates, `--rounds` times:
-  - the restore-test check (checks/restore_test.py through agent.restore: snapshot listing,
-    restore-size, restore into a private scratch directory, SHA-256 of every restored file,
+  - the restore-test check (checks/restore_test.py through agent.restore: snapshot listing and
+    its restore size, restore into a private scratch directory, SHA-256 of every restored file,
     comparison with the primary, projection against the RTO, scratch removal);
   - `restic restore SNAP --target DIR --include …` of exactly the files the check restored,
     nothing else (then the directory is removed, outside the timing).

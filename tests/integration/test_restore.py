@@ -22,6 +22,7 @@ from agent.checking import RunOptions
 from agent.metrics import render
 from agent.models import Status
 from agent.records import FORM_DRILL, RecordStore
+from agent.restore import LISTING_SIZE_SOURCE, STATS_SIZE_SOURCE
 from agent.run import run_verification, select_datasets
 from tests.integration.conftest import (
     PASSWORD,
@@ -95,7 +96,8 @@ def test_healthy_restic_restore_test_passes_with_throughput_and_projection(sandb
     assert m["overhead_seconds"] > 0
     assert m["projected_restore_seconds"] >= m["overhead_seconds"]
     assert m["rto_seconds"] == 4 * 3600
-    assert m["full_size_source"] == "restic stats --mode restore-size"
+    assert m["full_size_source"] == LISTING_SIZE_SOURCE  # no restic stats while the projection passes
+    assert m["full_size_bytes"] == m["bytes_restored"]
     assert m["compared_with_primary"] == 6  # unchanged primary: every file held against it
     assert m["restic_verify"] is False  # so restic's second read of the restored files is not needed
     assert m["sample_coverage_ratio"] == 1.0
@@ -204,6 +206,8 @@ def test_rto_below_projected_restore_time_fails_with_both_numbers(sandbox, resti
     assert restore.status == Status.FAIL, restore.detail
     projected = restore.measured["projected_restore_seconds"]
     assert projected > 0.2 and restore.measured["rto_seconds"] == 0.2
+    # Before failing the RTO, the projection is recomputed from restic's own restore size.
+    assert restore.measured["full_size_source"] == STATS_SIZE_SOURCE
     assert f"{projected:.1f}s" in restore.detail and "RTO 0.2s" in restore.detail
 
 
@@ -343,14 +347,14 @@ def test_sigterm_during_a_drill_removes_scratch_and_records_the_drill_as_interru
 
 
 def test_restore_size_without_stats_is_the_listing_sum_and_never_below_restics(tmp_path, restic_template, make_repo):
-    # The projection's fallback when `restic stats` (run alongside the restore) gives no figure:
-    # the sum of the listing's file sizes. Without hard links it is restic's restore size exactly;
-    # with one it counts the link once per name, so it can only make the projection longer.
+    # The full restore size the projection uses unless it would fail the RTO: the sum of the
+    # listing's file sizes. Without hard links it is restic's restore size exactly; with one it
+    # counts the link once per name, so it can only make the projection longer.
     from types import SimpleNamespace
 
     from agent.config import SecretRef
     from agent.restic import ResticRepository, select_snapshots
-    from agent.restore import LISTING_SIZE_SOURCE, _restic_listing
+    from agent.restore import _restic_listing
     from agent.targets.base import ResticLocation
 
     repo = make_repo()

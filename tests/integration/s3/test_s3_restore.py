@@ -24,6 +24,7 @@ from agent.config import Target
 from agent.errors import TargetUnavailable
 from agent.models import Status
 from agent.records import FORM_DRILL, RecordStore
+from agent.restore import LISTING_SIZE_SOURCE
 from agent.run import run_verification, select_datasets
 from agent.targets.s3 import S3Target
 from tests.integration.conftest import FRESH_TAG, Sandbox, check_result, copy_result, flip_bytes, pack_files
@@ -153,7 +154,7 @@ def test_restic_on_s3_restores_and_passes(sandbox, seaweed, bucket, restic_templ
     primary = restic_copy(sandbox, seaweed, bucket, restic_template)
     restore = restore_test(sandbox)
     assert_measured_pass(restore, 6, tree_size(primary))
-    assert restore.measured["full_size_source"] == "restic stats --mode restore-size"
+    assert restore.measured["full_size_source"] == LISTING_SIZE_SOURCE  # restic stats only to confirm an RTO miss
     assert restore.measured["compared_with_primary"] == 6
     assert seaweed.secret_key not in restore.detail
     assert leftover_scratch(sandbox) == []

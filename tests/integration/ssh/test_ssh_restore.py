@@ -16,6 +16,7 @@ import pytest
 
 from agent.checking import RunOptions
 from agent.models import Status
+from agent.restore import LISTING_SIZE_SOURCE
 from agent.run import run_verification, select_datasets
 from tests.integration.conftest import (
     FRESH_TAG,
@@ -115,7 +116,7 @@ def test_restic_over_sftp_restores_and_passes(sandbox, sshd, primary, make_repo,
     with caplog.at_level("DEBUG"):
         restore = restore_test(sandbox)
     assert_measured_pass(restore, 6, tree_size(primary))
-    assert restore.measured["full_size_source"] == "restic stats --mode restore-size"
+    assert restore.measured["full_size_source"] == LISTING_SIZE_SOURCE  # restic stats only to confirm an RTO miss
     assert restore.measured["compared_with_primary"] == 6
     assert "sftp:root@127.0.0.1:" in caplog.text  # restic really went through the sshd
     assert PASSWORD not in caplog.text and PASSWORD not in restore.detail

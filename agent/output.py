@@ -8,6 +8,15 @@ from agent.clock import iso
 from agent.models import RunResult, Status
 from agent.units import format_duration
 
+NAMED_PATHS = 5
+
+
+def name_paths(paths: list[str]) -> str:
+    """The first few paths of a list, sorted, and how many more: what a failure detail names."""
+    shown = ", ".join(sorted(paths)[:NAMED_PATHS])
+    return shown + (f", … (+{len(paths) - NAMED_PATHS})" if len(paths) > NAMED_PATHS else "")
+
+
 _COLOURS = {Status.PASS: "32", Status.FAIL: "31", Status.ERROR: "35", Status.SKIP: "2"}
 
 

@@ -45,13 +45,13 @@ from agent.config import RestoreTestSpec
 from agent.errors import TargetUnavailable
 from agent.hashing import FileEntry, sha256_file
 from agent.models import Status
+from agent.output import name_paths
 from agent.progress import DISABLED, Progress
 from agent.restic import ResticError, ResticFailure, Snapshot, _parse_time
 from agent.scratch import ScratchDir, ScratchError
 from agent.targets.base import TargetHandle
 from agent.units import format_duration, format_size
 
-NAMED = 5
 MTIME_SLACK_SECONDS = 2.0  # plain copies: FAT/exFAT and some rsync setups round mtimes to 2 s
 SAME_MTIME_SECONDS = 1e-4  # restic keeps nanoseconds; a float of epoch seconds keeps about 0.2 µs
 MEASURABLE_SHARE = 0.2  # data time below this share of the restore time is not a usable rate
@@ -96,9 +96,6 @@ class RestoreOutcome:
     backup_files: frozenset[str] = frozenset()  # every file the backup holds (for rotation state)
 
 
-def _name(paths: list[str]) -> str:
-    shown = ", ".join(sorted(paths)[:NAMED])
-    return shown + (f", … (+{len(paths) - NAMED})" if len(paths) > NAMED else "")
 
 
 # --- what the backup holds ----------------------------------------------------------------------
@@ -396,7 +393,7 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
             return RestoreOutcome(Status.ERROR, "interrupted: the restore was stopped by a signal", measured)
         status = Status.FAIL if error.kind == ResticFailure.DATA_ERROR else Status.ERROR
         damaged = _restic_failed_files(error.stderr or "", listing)
-        named = f" ({len(damaged)} files could not be restored: {_name(damaged)})" if damaged else ""
+        named = f" ({len(damaged)} files could not be restored: {name_paths(damaged)})" if damaged else ""
         return RestoreOutcome(status, f"restore of {len(relpaths)} files from {listing.source} failed{named}: {error}",
                               measured)
     except TargetUnavailable as error:
@@ -509,7 +506,7 @@ def _verify(context: CopyContext, listing: BackupListing, relpaths: list[str], r
                 # Not the restore test's finding (the primary's own checks report it): hold these
                 # against the backup's record instead.
                 notes.append(f"{len(primary_unreadable)} primary files unreadable "
-                             f"({_name(list(primary_unreadable))}); held against the backup's record")
+                             f"({name_paths(list(primary_unreadable))}); held against the backup's record")
                 with_primary = [p for p in with_primary if p not in primary_unreadable]
                 with_record += [p for p in primary_unreadable if p in digests]
                 primary_unreadable = {}
@@ -574,16 +571,16 @@ def _verify(context: CopyContext, listing: BackupListing, relpaths: list[str], r
 
     problems = []
     if missing:
-        problems.append(f"{len(missing)} not restored ({_name(missing)})")
+        problems.append(f"{len(missing)} not restored ({name_paths(missing)})")
     if wrong_size:
-        problems.append(f"{len(wrong_size)} restored with the wrong size ({_name(wrong_size)})")
+        problems.append(f"{len(wrong_size)} restored with the wrong size ({name_paths(wrong_size)})")
     if differs:
-        problems.append(f"{len(differs)} restored files differ from the primary ({_name(differs)})")
+        problems.append(f"{len(differs)} restored files differ from the primary ({name_paths(differs)})")
     if record_mismatch:
-        problems.append(f"{len(record_mismatch)} restored files differ from the copy itself ({_name(record_mismatch)})")
+        problems.append(f"{len(record_mismatch)} restored files differ from the copy itself ({name_paths(record_mismatch)})")
     if source_suspect:
         problems.append(f"suspected corruption at the source: primary content differs from the backup while size "
-                        f"and mtime are unchanged ({_name(source_suspect)})")
+                        f"and mtime are unchanged ({name_paths(source_suspect)})")
     timing = (f"{format_size(bytes_restored)} in {restore_seconds:.2f}s"
               + (f" ({format_size(throughput)}/s, overhead {listing.overhead_seconds:.2f}s)" if throughput else ""))
     if projected is not None:
@@ -601,7 +598,7 @@ def _verify(context: CopyContext, listing: BackupListing, relpaths: list[str], r
         return RestoreOutcome(Status.FAIL, "; ".join(problems) + f" — {what}", measured, verified, content_ok=content_ok)
     if all_unreadable:
         return RestoreOutcome(Status.ERROR, f"{len(all_unreadable)} files could not be compared "
-                                            f"({_name(list(all_unreadable))}) — {what}", measured, verified)
+                                            f"({name_paths(list(all_unreadable))}) — {what}", measured, verified)
     if projected is None:
         return RestoreOutcome(Status.ERROR, f"{projection} — {what}", measured, verified)
     proof = f"all {len(verified)} match ({len(with_primary)} the primary, {len(with_record)} the backup's own record)"

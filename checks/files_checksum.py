@@ -16,18 +16,15 @@ from __future__ import annotations
 from agent.checking import CopyContext
 from agent.errors import TargetUnavailable
 from agent.models import CheckResult, Status
+from agent.output import name_paths
 
 ID = "files-checksum"
 FORMS = ("files", "objects")
 ROLES = ("backup",)
-NAMED = 5
 # Sync stamps and similar bookkeeping files on the copy are not data.
 MTIME_SLACK_SECONDS = 2.0  # FAT/exFAT and some rsync setups round mtimes to 2 s
 
 
-def _name(paths: list[str]) -> str:
-    shown = ", ".join(sorted(paths)[:NAMED])
-    return shown + (f", … (+{len(paths) - NAMED})" if len(paths) > NAMED else "")
 
 
 def run(context: CopyContext) -> CheckResult:
@@ -81,21 +78,21 @@ def run(context: CopyContext) -> CheckResult:
             measured[f"verified_by_{method}"] = sum(1 for m in copy_outcome.methods.values() if m == method)
     problems = []
     if mismatched:
-        problems.append(f"{len(mismatched)} mismatched ({_name(mismatched)})")
+        problems.append(f"{len(mismatched)} mismatched ({name_paths(mismatched)})")
     if missing:
-        problems.append(f"{len(missing)} missing ({_name(missing)})")
+        problems.append(f"{len(missing)} missing ({name_paths(missing)})")
     if extra:
-        problems.append(f"{len(extra)} extra ({_name(extra)})")
+        problems.append(f"{len(extra)} extra ({name_paths(extra)})")
     if copy_outcome.silently_changed:
         problems.append(f"silent corruption on the copy: content changed with size and mtime unchanged "
-                        f"({_name(copy_outcome.silently_changed)})")
+                        f"({name_paths(copy_outcome.silently_changed)})")
     if primary_hashes.silently_changed:
         problems.append(f"suspected corruption at the source: primary content changed with size and mtime "
-                        f"unchanged ({_name(primary_hashes.silently_changed)})")
+                        f"unchanged ({name_paths(primary_hashes.silently_changed)})")
     if problems:
         return CheckResult(ID, Status.FAIL, "; ".join(problems), measured)
     if unreadable:
-        return CheckResult(ID, Status.ERROR, f"{len(unreadable)} unreadable ({_name(unreadable)})", measured)
+        return CheckResult(ID, Status.ERROR, f"{len(unreadable)} unreadable ({name_paths(unreadable)})", measured)
     if not common and expected:
         return CheckResult(ID, Status.FAIL, "no file of the primary is on the copy", measured)
     if common and not verified:
@@ -105,7 +102,7 @@ def run(context: CopyContext) -> CheckResult:
         return CheckResult(ID, Status.ERROR, "no primary file is old enough to have been synced; nothing could be compared",
                            measured)
     later = (f"; {len(not_verified)} not verified this run (sample budget; later runs continue: "
-             f"{_name(not_verified)})") if not_verified else ""
+             f"{name_paths(not_verified)})") if not_verified else ""
     return CheckResult(ID, Status.PASS,
                        f"{verified} files match the primary{how} ({pending} changed since the last sync, not compared)"
                        f"{later}",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,3 +111,30 @@ class UnsupportedTarget(TargetHandle):
 
     def restic_location(self, path):
         self._unavailable()
+
+
+def safe_relpath(relpath: str) -> str:
+    """Refuse a relative path that would land outside the scratch directory (absolute, or with ..)."""
+    from agent.errors import TargetUnavailable
+
+    normal = os.path.normpath(relpath)
+    if os.path.isabs(normal) or normal == ".." or normal.startswith(".." + os.sep):
+        raise TargetUnavailable(f"refusing to restore {relpath!r}: it leaves the scratch directory")
+    return normal
+
+
+def receive_file(chunks: Iterable[bytes], destination: str, relpath: str,
+                 progress: Callable[[int], None] | None = None) -> int:
+    """Write one fetched file into a restore test's scratch directory under its relative path and
+    return its size. The path must stay inside destination and the file must not exist yet, so a
+    fetch can never write over anything. Every kind's fetch() ends here."""
+    local_file = os.path.join(destination, safe_relpath(relpath))
+    os.makedirs(os.path.dirname(local_file), mode=0o700, exist_ok=True)
+    total = 0
+    with open(local_file, "xb") as sink:
+        for chunk in chunks:
+            sink.write(chunk)
+            total += len(chunk)
+            if progress:
+                progress(len(chunk))
+    return total

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from agent import disk
 from agent.errors import TargetUnavailable
 from agent.hashing import CHUNK, FileEntry, HashOutcome, hash_tree, scan_tree
-from agent.targets.base import Probe, ResticLocation, TargetHandle
+from agent.targets.base import Probe, ResticLocation, TargetHandle, receive_file, safe_relpath
 
 
 class LocalTarget(TargetHandle):
@@ -76,28 +76,17 @@ class LocalTarget(TargetHandle):
         """Copy files under path into destination (a restore test's scratch directory); return bytes copied."""
         total = 0
         for relpath in relpaths:
-            target_file = os.path.join(destination, safe_relpath(relpath))
-            os.makedirs(os.path.dirname(target_file), mode=0o700, exist_ok=True)
+            safe_relpath(relpath)  # refused before the source is opened
             try:
-                with open(os.path.join(path, relpath), "rb") as source, open(target_file, "xb") as sink:
-                    while chunk := source.read(CHUNK):
-                        sink.write(chunk)
-                        total += len(chunk)
-                        if progress:
-                            progress(len(chunk))
+                with open(os.path.join(path, relpath), "rb") as source:
+                    total += receive_file(iter(lambda source=source: source.read(CHUNK), b""), destination, relpath,
+                                          progress)
             except FileNotFoundError as error:
                 raise TargetUnavailable(f"cannot restore {relpath}: it vanished from {path}") from error
             except OSError as error:
                 raise TargetUnavailable(f"cannot restore {relpath}: {error.strerror or error}") from error
         return total
 
-
-def safe_relpath(relpath: str) -> str:
-    """Refuse a relative path that would land outside the scratch directory (absolute, or with ..)."""
-    normal = os.path.normpath(relpath)
-    if os.path.isabs(normal) or normal == ".." or normal.startswith(".." + os.sep):
-        raise TargetUnavailable(f"refusing to restore {relpath!r}: it leaves the scratch directory")
-    return normal
 
 
 def _nearest_existing(path: str) -> str:

@@ -28,7 +28,6 @@ import binascii
 import configparser
 import hashlib
 import logging
-import os
 import posixpath
 import threading
 from collections.abc import Callable, Iterable
@@ -43,8 +42,7 @@ from botocore.config import Config as BotoConfig
 
 from agent.errors import TargetUnavailable
 from agent.hashing import CHUNK, FileEntry, HashOutcome
-from agent.targets.base import Probe, ResticLocation, TargetHandle
-from agent.targets.local import safe_relpath
+from agent.targets.base import Probe, ResticLocation, TargetHandle, receive_file, safe_relpath
 from agent.units import parse_duration, parse_size
 
 log = logging.getLogger(__name__)
@@ -421,18 +419,12 @@ class S3Target(TargetHandle):
         prefix = self._prefix(path)
         total = 0
         for relpath in relpaths:
-            local_file = os.path.join(destination, safe_relpath(relpath))
-            os.makedirs(os.path.dirname(local_file), mode=0o700, exist_ok=True)
+            safe_relpath(relpath)  # refused before any request is made
             key = prefix + relpath
             try:
                 body = self.client().get_object(Bucket=self.bucket, Key=key)["Body"]
                 try:
-                    with open(local_file, "xb") as sink:
-                        for chunk in body.iter_chunks(CHUNK):
-                            sink.write(chunk)
-                            total += len(chunk)
-                            if progress:
-                                progress(len(chunk))
+                    total += receive_file(body.iter_chunks(CHUNK), destination, relpath, progress)
                 finally:
                     body.close()
             except botocore.exceptions.ClientError as error:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import os
 import posixpath
 import re
 import select
@@ -39,8 +38,7 @@ import paramiko
 
 from agent.errors import TargetUnavailable
 from agent.hashing import CHUNK, FileEntry, HashOutcome, split_cached, store_read
-from agent.targets.base import Probe, ResticLocation, TargetContext, TargetHandle
-from agent.targets.local import safe_relpath
+from agent.targets.base import Probe, ResticLocation, TargetContext, TargetHandle, receive_file, safe_relpath
 from agent.units import parse_duration
 
 log = logging.getLogger(__name__)
@@ -428,16 +426,12 @@ class SshTarget(TargetHandle):
         try:
             sftp.get_channel().settimeout(self.context.command_timeout)
             for relpath in relpaths:
-                local_file = os.path.join(destination, safe_relpath(relpath))
-                os.makedirs(os.path.dirname(local_file), mode=0o700, exist_ok=True)
+                safe_relpath(relpath)  # refused before the source is opened
                 try:
-                    with sftp.open(posixpath.join(path, relpath), "rb") as source, open(local_file, "xb") as sink:
+                    with sftp.open(posixpath.join(path, relpath), "rb") as source:
                         source.prefetch()
-                        while chunk := source.read(CHUNK):
-                            sink.write(chunk)
-                            total += len(chunk)
-                            if progress:
-                                progress(len(chunk))
+                        total += receive_file(iter(lambda source=source: source.read(CHUNK), b""), destination,
+                                              relpath, progress)
                 except FileNotFoundError as error:
                     raise TargetUnavailable(f"cannot restore {relpath}: it vanished from {path} on {self.address}") \
                         from error

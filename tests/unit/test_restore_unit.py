@@ -21,7 +21,7 @@ from agent.models import Status
 from agent.progress import Progress
 from agent.restore import _escape, choose_sample
 from agent.scratch import ScratchDir, ScratchError, active, required_bytes
-from agent.targets.local import safe_relpath
+from agent.targets.base import safe_relpath
 from checks import restore_test
 
 MiB = 2**20

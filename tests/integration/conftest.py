@@ -9,6 +9,7 @@ state afterwards exactly as `backup-agent verify` does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -305,7 +306,17 @@ def tmpfs_mount(root_fs_dir: Path) -> Iterator[Path]:
         pytest.skip("mount/umount are not installed")
     mountpoint = root_fs_dir / "ssd-mount"
     mountpoint.mkdir(parents=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0755", "tmpfs", str(mountpoint)],
+    with mounted_tmpfs(mountpoint, "size=64m,mode=0755"):
+        yield mountpoint
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(mountpoint: Path, options: str) -> Iterator[Path]:
+    """Mount a real tmpfs at mountpoint for the block (skip the test with the reason if this machine
+    does not allow it) and unmount it afterwards, lazily if something still holds it."""
+    if os.geteuid() != 0 or shutil.which("mount") is None or shutil.which("umount") is None:
+        pytest.skip("mounting a tmpfs needs root and mount(8)")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mountpoint)],
                           capture_output=True, text=True, timeout=30)
     if done.returncode != 0:
         pytest.skip(f"mount -t tmpfs is not permitted here: {done.stderr.strip()}")

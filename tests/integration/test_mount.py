@@ -20,6 +20,7 @@ from tests.integration.conftest import (
     check_result,
     copy_result,
     mirror,
+    mounted_tmpfs,
     statuses,
 )
 
@@ -119,12 +120,7 @@ def test_declared_mountpoint_catches_an_unplugged_disk_under_another_mount(sandb
     assert_not_mounted(run.datasets[0].copies[1])
     assert f"expected at {disk_mountpoint}" in check_result(run.datasets[0].copies[1], "reachable").detail
 
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk_mountpoint)],
-                          capture_output=True, text=True, timeout=30)
-    assert done.returncode == 0, done.stderr
-    try:
+    with mounted_tmpfs(disk_mountpoint, "size=16m"):
         mirror(sample_tree, disk_mountpoint / "shipping")
         run = sandbox.verify()
         assert run.datasets[0].copies[1].status == Status.PASS, statuses(run.datasets[0].copies[1])
-    finally:
-        subprocess.run(["umount", str(disk_mountpoint)], capture_output=True, timeout=30)

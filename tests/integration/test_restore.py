@@ -32,6 +32,7 @@ from tests.integration.conftest import (
     copy_result,
     flip_bytes,
     mirror,
+    mounted_tmpfs,
     pack_files,
 )
 
@@ -214,18 +215,10 @@ def test_rto_below_projected_restore_time_fails_with_both_numbers(sandbox, resti
 @pytest.fixture
 def tiny_scratch(tmp_path: Path):
     """A 1 MiB tmpfs as the scratch area (the sample fits, the margin does not). Needs root."""
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tiny tmpfs as scratch needs root and mount(8)")
     mountpoint = tmp_path / "tiny-scratch"
     mountpoint.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mountpoint)],
-                          capture_output=True, text=True, timeout=30)
-    if done.returncode != 0:
-        pytest.skip(f"mount -t tmpfs is not permitted here: {done.stderr.strip()}")
-    try:
+    with mounted_tmpfs(mountpoint, "size=1m,mode=0700"):
         yield mountpoint
-    finally:
-        subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True, timeout=30)
 
 
 def test_scratch_too_small_is_an_error_before_any_byte_is_restored(sandbox, restic_template, make_repo, tiny_scratch):

@@ -195,9 +195,9 @@ def run_verification(
                 copy = results.get((dataset.name, spec.key))
                 if copy is not None and budget_exhausted and (dataset.name, spec.key) not in finished_in_time:
                     # Finished only because its commands were killed at the deadline.
-                    copy.checks.insert(0, CheckResult("reachable", Status.ERROR, "not verified within the run budget "
-                                                      f"({config.agent.run_budget_seconds:g}s); its commands were stopped"))
-                    copy.checks = [c for i, c in enumerate(copy.checks) if i == 0 or c.name != "reachable"]
+                    budget = CheckResult("reachable", Status.ERROR, "not verified within the run budget "
+                                         f"({config.agent.run_budget_seconds:g}s); its commands were stopped")
+                    copy.checks = [budget, *(c for c in copy.checks if c.name != "reachable")]
                 if copy is None:
                     why = ("not verified: the run was interrupted" if interrupted else
                            f"not verified within the run budget ({config.agent.run_budget_seconds:g}s)")

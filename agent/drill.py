@@ -100,7 +100,8 @@ def run_drill(config: Config, dataset: Dataset, spec: CopySpec, progress: Progre
                 break
         else:
             last_backup_at = context.last_backup_at
-            outcome = restore_and_verify(context, full=True, progress=progress)
+            known = (session.state.get(checks.get("restore-test").STATE_SECTION, spec.key) or {}).get("full_size_bytes") or 0
+            outcome = restore_and_verify(context, full=True, progress=progress, known_full_size=known)
             measured = dict(outcome.measured)
             if outcome.content_ok:
                 status = "pass"  # every file back and proven; the actual times are judged below

@@ -23,6 +23,14 @@ restic's own `--verify` (a second read of everything restored) runs only when so
 cannot be held against the primary; a mismatch about to be blamed on the source is first
 confirmed by restoring that file again with `--verify`.
 
+Order: a sample needs the backup's listing before the restore (to choose the files and size the
+scratch check). A full restic restore does not: restic lists the snapshot alongside the restore
+(each restic command derives the key first, ≈ 0.35 s on one core, so two at once cost about one),
+the scratch check takes the larger of the primary's size and this copy's restore size when last
+listed, and the primary files not modified since the snapshot began are hashed meanwhile. Files
+the listing then shows the primary cannot vouch for are confirmed with `--verify` as above; with
+nothing to size the scratch check by, the listing comes first.
+
 The restic and target adapters are the only doors out; checks/restore_test.py and agent/drill.py
 are the two callers.
 """
@@ -105,13 +113,7 @@ def list_backup(context: CopyContext) -> BackupListing:
     """Return the newest backup's file list. Raise ResticError, TargetUnavailable or NothingToRestore."""
     spec = context.spec
     if spec.form == "restic":
-        snapshots = context.facts.get("dataset_snapshots")
-        if snapshots is None:
-            raise NothingToRestore("the dataset's snapshots are unknown (freshness could not list them)", Status.ERROR)
-        if not snapshots:
-            raise NothingToRestore("no snapshot of this dataset to restore", Status.FAIL)
-        snapshot = snapshots[-1]
-        return _restic_listing(context, snapshot)
+        return _restic_listing(context, _newest_snapshot(context))
     if spec.form == "objects":
         # A key prefix is not an object (HeadObject on it says 404): the listing is what exists,
         # and one HeadObject of a listed object times the metadata round trip.
@@ -208,13 +210,14 @@ def _escape(pattern: str) -> str:
     return "".join("\\" + c if c in "\\*?[" else c for c in pattern)
 
 
-def _restore_restic(context: CopyContext, listing: BackupListing, relpaths: list[str] | None, scratch: Path,
-                    task, verify: bool, timing: dict[str, float] | None = None) -> Path:
-    arguments = ["restore", listing.snapshot.id, "--target", str(scratch)]
+def _restore_restic(context: CopyContext, snapshot_id: str, includes: list[str] | None, scratch: Path,
+                    task, verify: bool, timing: dict[str, float] | None = None) -> None:
+    """Restore the snapshot (only the `includes`, snapshot paths, when given) into scratch."""
+    arguments = ["restore", snapshot_id, "--target", str(scratch)]
     if verify:
         arguments.append("--verify")
-    for relpath in relpaths or ():
-        arguments += ["--include", _escape(listing.root_prefix + relpath)]
+    for path in includes or ():
+        arguments += ["--include", _escape(path)]
     stop = threading.Event()
     watcher = None
     started = time.monotonic()
@@ -242,7 +245,6 @@ def _restore_restic(context: CopyContext, listing: BackupListing, relpaths: list
         stop.set()
         if watcher:
             watcher.join()
-    return scratch / listing.root_prefix.strip("/")
 
 
 def _has_file(root: Path) -> bool:
@@ -292,97 +294,202 @@ def _hash_restored(root: Path, relpaths: list[str], workers: int) -> tuple[dict[
 # --- the whole test -----------------------------------------------------------------------------
 
 
+_LISTING_ERRORS = (NothingToRestore, ValueError, ResticError, TargetUnavailable)
+ALONGSIDE_VERIFY_SHARE = 0.5  # above this share of changed bytes, one --verify restore beats a confirming second one
+
+
+def _listing_failed(error: Exception, mode: str) -> RestoreOutcome:
+    """The outcome of a listing that could not be had: the copy's problem, never a pass."""
+    measured = {"mode": mode}
+    if isinstance(error, NothingToRestore):
+        return RestoreOutcome(error.status, str(error), measured)
+    if isinstance(error, ResticError):
+        return RestoreOutcome(Status.ERROR, f"cannot list the backup: {error}", measured)
+    if isinstance(error, TargetUnavailable):
+        return RestoreOutcome(Status.ERROR, f"cannot list the copy: {error}", measured)
+    # ValueError: restic printed something that is not the JSON it documents.
+    return RestoreOutcome(Status.ERROR, f"cannot read the backup's listing: {error}", measured)
+
+
+@dataclass
+class _Plan:
+    """What is restored and how, decided before the first byte: from the backup's listing, or, for a
+    full restic restore, from the primary while restic lists the snapshot alongside the restore."""
+
+    payload: int  # bytes the scratch check sizes the restore by
+    comparable: list[str]  # files the primary is hashed for (a superset of those it vouches for)
+    restic_verify: bool
+    listing: BackupListing | None = None  # None until the listing alongside the restore is in
+    relpaths: list[str] | None = None  # None: everything in the snapshot
+    pending: Future | None = None  # the listing alongside the restore
+    snapshot: Snapshot | None = None
+    sized_by: str = "the backup's listing"
+
+
+def _plan_from_listing(context: CopyContext, listing: BackupListing, relpaths: list[str],
+                       primary_entries: dict[str, FileEntry]) -> _Plan:
+    # Which files the primary can vouch for (unchanged since the backup); restic's --verify (a
+    # second read of everything restored) is needed only for the others.
+    comparable = [p for p in relpaths if _unchanged(context, listing.entries[p], primary_entries.get(p))]
+    return _Plan(sum(listing.entries[p].size for p in relpaths), comparable, len(comparable) < len(relpaths),
+                 listing, relpaths, snapshot=listing.snapshot)
+
+
+def _plan_alongside(context: CopyContext, snapshot: Snapshot, pending: Future, primary_entries: dict[str, FileEntry],
+                    known_full_size: int) -> _Plan | None:
+    """A full restore of a restic snapshot, started before restic has listed it. The scratch check
+    takes the larger of the primary's size now and this copy's restore size the last time it was
+    listed (the backup of a primary that shrank since is still covered once it was measured); the
+    primary files not modified since the snapshot began are hashed while restic restores. None
+    when there is nothing to size the restore by (an empty or unreadable primary, never listed):
+    then the listing comes first."""
+    primary_bytes = sum(e.size for e in primary_entries.values())
+    payload = max(primary_bytes, known_full_size)
+    if payload <= 0:
+        return None
+    taken = snapshot.time.timestamp() + SAME_MTIME_SECONDS
+    unchanged = [p for p, e in primary_entries.items() if e.mtime <= taken]
+    changed_bytes = primary_bytes - sum(primary_entries[p].size for p in unchanged)
+    sized_by = ("the primary's size" if primary_bytes >= known_full_size
+                else "this copy's restore size when last listed")
+    return _Plan(payload, sorted(unchanged), changed_bytes > ALONGSIDE_VERIFY_SHARE * primary_bytes,
+                 pending=pending, snapshot=snapshot, sized_by=sized_by)
+
+
+def _newest_snapshot(context: CopyContext) -> Snapshot:
+    snapshots = context.facts.get("dataset_snapshots")
+    if snapshots is None:
+        raise NothingToRestore("the dataset's snapshots are unknown (freshness could not list them)", Status.ERROR)
+    if not snapshots:
+        raise NothingToRestore("no snapshot of this dataset to restore", Status.FAIL)
+    return snapshots[-1]
+
+
+def _in_background(function, *args) -> Future:
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=function.__name__.strip("_"))
+    future = pool.submit(function, *args)
+    pool.shutdown(wait=False)  # nobody waits for it on an early return
+    return future
+
+
+def _listing_measured(listing: BackupListing, mode: str) -> dict[str, Any]:
+    measured: dict[str, Any] = {"mode": mode, "source": listing.source, "files_in_backup": len(listing.entries),
+                                "full_size_bytes": listing.full_size, "full_size_source": listing.size_source,
+                                "overhead_seconds": round(listing.overhead_seconds, 3),
+                                "listing_seconds": round(listing.overhead_seconds, 3)}
+    if listing.snapshot:
+        measured["snapshot"] = listing.snapshot.short_id
+    return measured
+
+
 def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, float] | None = None,
-                       progress: Progress | None = None) -> RestoreOutcome:
+                       progress: Progress | None = None, known_full_size: int = 0) -> RestoreOutcome:
     """Given a copy (after reachable and freshness ran on its context), restore a sample or all of its
-    newest backup into scratch, verify and time it. Never raises for a problem of the copy: every
-    outcome is a status; KeyboardInterrupt (SIGINT, SIGTERM) propagates after the scratch is removed."""
+    newest backup into scratch, verify and time it. `known_full_size` is this copy's restore size
+    when last listed (0: unknown). Never raises for a problem of the copy: every outcome is a
+    status; KeyboardInterrupt (SIGINT, SIGTERM) propagates after the scratch is removed."""
     progress = progress or DISABLED
     spec = context.spec
     mode = "full" if full else "sample"
     if spec.form != "restic" and type(context.handle).fetch is TargetHandle.fetch:
         return RestoreOutcome(Status.ERROR, f"restore from a {spec.target.kind} target is not supported by this "
                                             "version yet; the copy's restorability is unproven", {"mode": mode})
-    listing_started = time.monotonic()
+    began = time.monotonic()
     # The primary's file list (a scan, over SSH for a remote primary) does not depend on the
-    # backup's: take it while restic lists the snapshot. Nobody waits for it on an early return.
-    scanner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="primary-scan")
-    primary_scan = scanner.submit(context.primary.entries)
-    scanner.shutdown(wait=False)
+    # backup's: take it while restic lists the snapshot.
+    primary_scan = _in_background(context.primary.entries)
+    pending: Future | None = None
+    listing: BackupListing | None = None
     try:
-        listing = list_backup(context)
-    except NothingToRestore as error:
-        return RestoreOutcome(error.status, str(error), {"mode": mode})
-    except ValueError as error:  # restic printed something that is not the JSON it documents
-        return RestoreOutcome(Status.ERROR, f"cannot read the backup's listing: {error}", {"mode": mode})
-    except ResticError as error:
-        return RestoreOutcome(Status.ERROR, f"cannot list the backup: {error}", {"mode": mode})
-    except TargetUnavailable as error:
-        return RestoreOutcome(Status.ERROR, f"cannot list the copy: {error}", {"mode": mode})
-    if not listing.entries:
-        return RestoreOutcome(Status.FAIL, f"{listing.source} holds no files to restore", {"mode": mode})
-    relpaths = choose_sample(listing.entries, context.dataset.restore_test, tested or {}, full)
-    if not relpaths:
-        return RestoreOutcome(Status.ERROR, f"no file of {listing.source} fits the sample limits "
-                                            f"(sample_bytes {format_size(context.dataset.restore_test.sample_bytes)})",
-                              {"mode": mode})
-    payload = sum(listing.entries[p].size for p in relpaths)
+        if spec.form == "restic" and full:
+            # A full restore needs no file list to start: restic lists the snapshot alongside the
+            # restore (the two key derivations on two cores) instead of before it.
+            snapshot = _newest_snapshot(context)
+            pending = _in_background(_restic_listing, context, snapshot)
+        else:
+            listing = list_backup(context)
+    except _LISTING_ERRORS as error:
+        return _listing_failed(error, mode)
     notes: list[str] = []
     try:
         primary_entries = primary_scan.result()
     except TargetUnavailable as error:
         primary_entries = {}
         notes.append(f"primary unreadable ({error}); compared with the backup's own record only")
-    # Decided before restoring: which files the primary can vouch for (unchanged since the backup).
-    # restic's --verify (a second read of everything restored) is needed only for the others.
-    comparable = [p for p in relpaths if _unchanged(context, listing.entries[p], primary_entries.get(p))]
-    restic_verify = len(comparable) < len(relpaths)
+    plan = _plan_alongside(context, snapshot, pending, primary_entries, known_full_size) if pending else None
+    if pending and plan is None:
+        try:
+            listing = pending.result()
+        except _LISTING_ERRORS as error:
+            return _listing_failed(error, mode)
+    if plan is None:
+        if not listing.entries:
+            return RestoreOutcome(Status.FAIL, f"{listing.source} holds no files to restore", {"mode": mode})
+        relpaths = choose_sample(listing.entries, context.dataset.restore_test, tested or {}, full)
+        if not relpaths:
+            return RestoreOutcome(Status.ERROR, f"no file of {listing.source} fits the sample limits "
+                                                f"(sample_bytes {format_size(context.dataset.restore_test.sample_bytes)})",
+                                  {"mode": mode})
+        plan = _plan_from_listing(context, listing, relpaths, primary_entries)
+        measured = _listing_measured(listing, mode)
+    else:
+        measured = {"mode": mode, "listing": "alongside the restore"}
+    measured["scratch_sized_by"] = plan.sized_by
+    measured["before_restore_seconds"] = round(time.monotonic() - began, 3)
+    if plan.snapshot:
+        measured["restic_verify"] = plan.restic_verify
     protected = [spec.path] if spec.target.kind == "local" else []
     if context.dataset.primary.target.kind == "local":
         protected.append(context.dataset.primary.path)
-    measured: dict[str, Any] = {"mode": mode, "source": listing.source, "files_in_backup": len(listing.entries),
-                                "full_size_bytes": listing.full_size, "full_size_source": listing.size_source,
-                                "overhead_seconds": round(listing.overhead_seconds, 3),
-                                "listing_seconds": round(time.monotonic() - listing_started, 3)}
-    if listing.snapshot:
-        measured["snapshot"] = listing.snapshot.short_id
-        measured["restic_verify"] = restic_verify
     if interrupt.cancelled.is_set():
         return RestoreOutcome(Status.ERROR, "interrupted before restoring", measured)
     primary_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="primary-hash")
     timing: dict[str, float] = {}
     label = f"{context.dataset.name}-{spec.target.name}"
-    task = progress.task(f"restore {context.dataset.name} from {spec.target.name}", payload)
+    task = progress.task(f"restore {context.dataset.name} from {spec.target.name}", plan.payload)
     try:
-        with ScratchDir(context.settings.scratch_dir, label, payload, protected) as scratch:
+        with ScratchDir(context.settings.scratch_dir, label, plan.payload, protected) as scratch:
             # The primary's side of the comparison is hashed while the restore runs.
             def primary_digests():
                 hash_started = time.monotonic()
                 try:
-                    return context.primary.digests(comparable)
+                    return context.primary.digests(plan.comparable)
                 finally:
                     measured["primary_hash_seconds"] = round(time.monotonic() - hash_started, 3)
 
-            primary_hashes = primary_pool.submit(primary_digests) if comparable else None
+            primary_hashes = primary_pool.submit(primary_digests) if plan.comparable else None
             started = time.monotonic()
             try:
                 if spec.form == "restic":
-                    root = _restore_restic(context, listing, None if full else relpaths, scratch, task, restic_verify,
-                                           timing)
+                    includes = None if plan.relpaths is None or full else [listing.root_prefix + p for p in plan.relpaths]
+                    _restore_restic(context, plan.snapshot.id, includes, scratch, task, plan.restic_verify, timing)
                 else:
-                    scratch_files = scratch / "files"
-                    context.handle.fetch(spec.path, relpaths, str(scratch_files), task.add)
-                    root = scratch_files
+                    context.handle.fetch(spec.path, plan.relpaths, str(scratch / "files"), task.add)
             finally:
                 restore_seconds = time.monotonic() - started
                 task.close()
+            if plan.pending:
+                try:
+                    listing = plan.pending.result()
+                except _LISTING_ERRORS as error:
+                    return _listing_failed(error, mode)
+                measured = {**_listing_measured(listing, mode), **measured}
+                if not listing.entries:
+                    return RestoreOutcome(Status.FAIL, f"{listing.source} holds no files to restore", measured)
+                plan.relpaths = sorted(listing.entries)
+                hashed = set(plan.comparable)
+                plan.comparable = [p for p in plan.relpaths
+                                   if p in hashed and _unchanged(context, listing.entries[p], primary_entries.get(p))]
+            root = scratch / listing.root_prefix.strip("/") if spec.form == "restic" else scratch / "files"
             if "first_file_seconds" in timing and timing["first_file_seconds"] < restore_seconds:
+                # The restore's own fixed cost replaces the listing's as the overhead.
                 measured["listing_overhead_seconds"] = measured["overhead_seconds"]
                 measured["overhead_seconds"] = round(timing["first_file_seconds"], 3)
                 listing.overhead_seconds = timing["first_file_seconds"]
             verify_started = time.monotonic()
-            outcome = _verify(context, listing, relpaths, root, restore_seconds, measured,
-                              _Comparison(primary_entries, comparable, primary_hashes, restic_verify, notes, scratch))
+            outcome = _verify(context, listing, plan.relpaths, root, restore_seconds, measured,
+                              _Comparison(primary_entries, plan.comparable, primary_hashes, plan.restic_verify, notes,
+                                          scratch))
             outcome.measured["verify_seconds"] = round(time.monotonic() - verify_started, 3)
             outcome.backup_files = frozenset(listing.entries)
             return outcome
@@ -391,11 +498,17 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
     except ResticError as error:
         if interrupt.cancelled.is_set():
             return RestoreOutcome(Status.ERROR, "interrupted: the restore was stopped by a signal", measured)
+        if listing is None and plan.pending:
+            try:
+                listing = plan.pending.result()
+            except _LISTING_ERRORS:
+                pass  # the restore's own error is the finding
         status = Status.FAIL if error.kind == ResticFailure.DATA_ERROR else Status.ERROR
-        damaged = _restic_failed_files(error.stderr or "", listing)
+        damaged = _restic_failed_files(error.stderr or "", listing.root_prefix if listing else "/")
         named = f" ({len(damaged)} files could not be restored: {name_paths(damaged)})" if damaged else ""
-        return RestoreOutcome(status, f"restore of {len(relpaths)} files from {listing.source} failed{named}: {error}",
-                              measured)
+        what = f"{len(plan.relpaths)} files" if plan.relpaths is not None else "all files"
+        source = listing.source if listing else f"snapshot {plan.snapshot.short_id}"
+        return RestoreOutcome(status, f"restore of {what} from {source} failed{named}: {error}", measured)
     except TargetUnavailable as error:
         return RestoreOutcome(Status.ERROR, f"restore from the copy failed: {error}", measured)
     finally:
@@ -404,10 +517,10 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
         primary_pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _restic_failed_files(stderr: str, listing: BackupListing) -> list[str]:
-    """Given a failed restore's stderr, return the dataset-relative paths restic named in its
-    "ignoring error for PATH: …" lines, so a damaged pack is reported by the files it took down."""
-    prefix = listing.root_prefix
+def _restic_failed_files(stderr: str, prefix: str) -> list[str]:
+    """Given a failed restore's stderr and where the backed-up directory sits in the snapshot,
+    return the dataset-relative paths restic named in its "ignoring error for PATH: …" lines, so a
+    damaged pack is reported by the files it took down."""
     failed: set[str] = set()
     for line in stderr.splitlines():
         if not line.startswith(IGNORING_ERROR):
@@ -516,8 +629,8 @@ def _verify(context: CopyContext, listing: BackupListing, relpaths: list[str], r
         # again with --verify so the verdict rests on restic's own check of the backed-up bytes.
         unproven = sorted(set(source_suspect) | set(with_record))
         if unproven:
-            _restore_restic(context, listing, unproven, comparison.scratch / "confirm", DISABLED.task("", None),
-                            verify=True)
+            _restore_restic(context, listing.snapshot.id, [listing.root_prefix + p for p in unproven],
+                            comparison.scratch / "confirm", DISABLED.task("", None), verify=True)
             measured["confirmed_with_restic_verify"] = len(unproven)
     record_mismatch: list[str] = []
     if with_record and spec.form != "restic":

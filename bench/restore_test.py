@@ -137,7 +137,9 @@ def main() -> None:
                 took, result, context = run_check()
                 check_times.append(took)
             m = result.measured
-            print(f"round {round_number}: restore test {check_times[-1]:.2f}s = listing {m['listing_seconds']:.2f}s "
+            print(f"round {round_number}: restore test {check_times[-1]:.2f}s = before restore "
+                  f"{m['before_restore_seconds']:.2f}s (listing {m['listing_seconds']:.2f}s"
+                  f"{', alongside the restore' if m.get('listing') else ''}) "
                   f"+ restore {m['restore_seconds']:.2f}s + verify {m['verify_seconds']:.2f}s "
                   f"(primary hash {m.get('primary_hash_seconds', 0):.2f}s alongside; {m['files']} files, "
                   f"{m['bytes_restored'] / 2**20:.0f} MiB, restic --verify {m['restic_verify']}); "

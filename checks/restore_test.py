@@ -51,7 +51,8 @@ def run(context: CopyContext) -> CheckResult:
         return CheckResult(ID, Status.SKIP, why)
     tested: dict[str, float] = state.get("tested") or {}
     outcome = restore_and_verify(context, full=mode == "full", tested=tested,
-                                 progress=getattr(context.options, "progress", None))
+                                 progress=getattr(context.options, "progress", None),
+                                 known_full_size=state.get("full_size_bytes") or 0)
     now = context.now.timestamp()
     for relpath in outcome.verified:
         tested[relpath] = now
@@ -62,8 +63,12 @@ def run(context: CopyContext) -> CheckResult:
         tested = {p: t for p, t in tested.items() if p in outcome.backup_files}
         recent = sum(1 for t in tested.values() if now - t <= cycle)
         measured["sample_coverage_ratio"] = round(recent / len(outcome.backup_files), 4)
+    # The restore size as last listed sizes the scratch check of a full restore that starts before
+    # restic has listed the snapshot again (agent.restore._plan_alongside).
+    full_size = measured.get("full_size_bytes", state.get("full_size_bytes"))
     context.state.put(STATE_SECTION, context.spec.key,
-                      {"last_run": iso(context.now), "last_status": str(outcome.status), "mode": mode, "tested": tested})
+                      {"last_run": iso(context.now), "last_status": str(outcome.status), "mode": mode, "tested": tested,
+                       "full_size_bytes": full_size})
     detail = outcome.detail
     if "sample_coverage_ratio" in measured and mode == "sample":
         detail += f"; {measured['sample_coverage_ratio']:.0%} of files restore-tested this cycle"

@@ -83,9 +83,13 @@ def leftover_scratch(sandbox: Sandbox) -> list[Path]:
     return sorted(scratch.iterdir()) if scratch.exists() else []
 
 
-def test_healthy_restic_restore_test_passes_with_throughput_and_projection(sandbox, restic_template, make_repo):
+BOTH_MODES = pytest.mark.parametrize("mode", ["sample", "full"])  # full: restic lists alongside the restore
+
+
+@BOTH_MODES
+def test_healthy_restic_restore_test_passes_with_throughput_and_projection(sandbox, restic_template, make_repo, mode):
     restic_layout(sandbox, restic_template, make_repo(), primary_tree(sandbox, restic_template))
-    run = restore_verify(sandbox)
+    run = restore_verify(sandbox, mode)
 
     copy = copy_result(run, DATASET, "nas")
     restore = check_result(copy, "restore-test")
@@ -103,6 +107,8 @@ def test_healthy_restic_restore_test_passes_with_throughput_and_projection(sandb
     assert m["restic_verify"] is False  # so restic's second read of the restored files is not needed
     assert m["sample_coverage_ratio"] == 1.0
     assert m["snapshot"] and "restic" not in m["snapshot"]
+    assert m.get("listing") == ("alongside the restore" if mode == "full" else None)
+    assert m["scratch_sized_by"] == ("the primary's size" if mode == "full" else "the backup's listing")
     assert leftover_scratch(sandbox) == []
     assert oct((sandbox.root / "scratch").stat().st_mode & 0o777) == "0o700"
     assert PASSWORD not in restore.detail
@@ -134,11 +140,12 @@ def test_schedule_runs_the_restore_test_when_due_and_rotates_a_bounded_sample(sa
     assert entry["last_status"] == "pass" and len(entry["tested"]) >= 3
 
 
-def test_corrupted_pack_inside_the_sample_fails(sandbox, restic_template, make_repo):
+@BOTH_MODES
+def test_corrupted_pack_inside_the_sample_fails(sandbox, restic_template, make_repo, mode):
     repo = make_repo()
     flip_bytes(pack_files(repo)[0])
     restic_layout(sandbox, restic_template, repo)
-    run = restore_verify(sandbox)
+    run = restore_verify(sandbox, mode)
 
     restore = check_result(copy_result(run, DATASET, "nas"), "restore-test")
     assert restore.status == Status.FAIL, restore.detail
@@ -170,7 +177,8 @@ def test_healthy_plain_copy_restores_through_the_handle(files_sandbox, sample_tr
     assert restore.measured["projected_restore_seconds"] is not None
 
 
-def test_primary_silently_altered_is_suspected_source_corruption(sandbox, restic_template, make_repo):
+@BOTH_MODES
+def test_primary_silently_altered_is_suspected_source_corruption(sandbox, restic_template, make_repo, mode):
     primary = primary_tree(sandbox, restic_template)
     victim = primary / BIG
     before = victim.stat()
@@ -179,7 +187,7 @@ def test_primary_silently_altered_is_suspected_source_corruption(sandbox, restic
     victim.write_bytes(bytes(data))
     os.utime(victim, ns=(before.st_atime_ns, before.st_mtime_ns))  # same size, same mtime
     restic_layout(sandbox, restic_template, make_repo(), primary)
-    run = restore_verify(sandbox)
+    run = restore_verify(sandbox, mode)
 
     restore = check_result(copy_result(run, DATASET, "nas"), "restore-test")
     assert restore.status == Status.FAIL, restore.detail
@@ -188,20 +196,65 @@ def test_primary_silently_altered_is_suspected_source_corruption(sandbox, restic
     assert restore.measured["confirmed_with_restic_verify"] == 1
 
 
-def test_primary_changed_since_the_backup_is_held_against_restic_verify(sandbox, restic_template, make_repo):
+@BOTH_MODES
+def test_primary_changed_since_the_backup_is_held_against_restic_verify(sandbox, restic_template, make_repo, mode):
     primary = primary_tree(sandbox, restic_template)
     (primary / "docs" / "readme.txt").write_text("finance records, edited after the backup\n")
     restic_layout(sandbox, restic_template, make_repo(), primary)
-    restore = check_result(copy_result(restore_verify(sandbox), DATASET, "nas"), "restore-test")
+    restore = check_result(copy_result(restore_verify(sandbox, mode), DATASET, "nas"), "restore-test")
     assert restore.status == Status.PASS, restore.detail
-    assert restore.measured["restic_verify"] is True
     assert restore.measured["compared_with_primary"] == 5 and restore.measured["compared_with_backup_record"] == 1
+    if mode == "sample":
+        assert restore.measured["restic_verify"] is True  # the listing said so before the restore
+    else:
+        # Started before the listing: the one changed file (a small share of the bytes) is
+        # restored a second time with --verify instead of re-reading everything.
+        assert restore.measured["restic_verify"] is False
+        assert restore.measured["confirmed_with_restic_verify"] == 1
 
 
-def test_rto_below_projected_restore_time_fails_with_both_numbers(sandbox, restic_template, make_repo):
+def test_full_restore_of_files_the_primary_lost_since_holds_them_against_restic_verify(
+        sandbox, restic_template, make_repo):
+    primary = primary_tree(sandbox, restic_template)
+    lost = primary / "docs" / "readme.txt"
+    lost.unlink()
+    restic_layout(sandbox, restic_template, make_repo(), primary)
+    restore = check_result(copy_result(restore_verify(sandbox, "full"), DATASET, "nas"), "restore-test")
+    assert restore.status == Status.PASS, restore.detail
+    m = restore.measured
+    assert m["files"] == 6 and m["compared_with_primary"] == 5 and m["compared_with_backup_record"] == 1
+    assert m["confirmed_with_restic_verify"] == 1
+
+
+def test_full_restore_after_the_primary_shrank_sizes_scratch_by_the_last_listed_restore_size(
+        sandbox, restic_template, make_repo):
+    primary = primary_tree(sandbox, restic_template)
+    restic_layout(sandbox, restic_template, make_repo(), primary)
+    first = check_result(copy_result(restore_verify(sandbox, "full"), DATASET, "nas"), "restore-test")
+    assert first.status == Status.PASS and first.measured["scratch_sized_by"] == "the primary's size"
+    (primary / BIG).unlink()  # the primary shrank (say, wiped): the backup still holds the big file
+    second = check_result(copy_result(restore_verify(sandbox, "full"), DATASET, "nas"), "restore-test")
+    assert second.status == Status.PASS, second.detail
+    assert second.measured["scratch_sized_by"] == "this copy's restore size when last listed"
+    assert second.measured["full_size_bytes"] == first.measured["full_size_bytes"]
+
+
+def test_full_restore_from_an_empty_primary_lists_the_backup_first(sandbox, restic_template, make_repo):
+    empty = sandbox.root / "primary" / "empty"
+    empty.mkdir(parents=True)
+    restic_layout(sandbox, restic_template, make_repo(), empty)
+    restore = check_result(copy_result(restore_verify(sandbox, "full"), DATASET, "nas"), "restore-test")
+    # Nothing to size the scratch check by before the listing: it comes first, as for a sample.
+    assert restore.measured["scratch_sized_by"] == "the backup's listing" and "listing" not in restore.measured
+    assert restore.status == Status.PASS, restore.detail
+    assert restore.measured["compared_with_backup_record"] == 6 and restore.measured["restic_verify"] is True
+
+
+@BOTH_MODES
+def test_rto_below_projected_restore_time_fails_with_both_numbers(sandbox, restic_template, make_repo, mode):
     sandbox.processes["lithera-platform"]["rto"] = "0.2s"
     restic_layout(sandbox, restic_template, make_repo())
-    run = restore_verify(sandbox)
+    run = restore_verify(sandbox, mode)
 
     restore = check_result(copy_result(run, DATASET, "nas"), "restore-test")
     assert restore.status == Status.FAIL, restore.detail
@@ -221,10 +274,12 @@ def tiny_scratch(tmp_path: Path):
         yield mountpoint
 
 
-def test_scratch_too_small_is_an_error_before_any_byte_is_restored(sandbox, restic_template, make_repo, tiny_scratch):
+@BOTH_MODES
+def test_scratch_too_small_is_an_error_before_any_byte_is_restored(sandbox, restic_template, make_repo, tiny_scratch,
+                                                                   mode):
     sandbox.agent["scratch_dir"] = str(tiny_scratch)
     restic_layout(sandbox, restic_template, make_repo())
-    run = restore_verify(sandbox)
+    run = restore_verify(sandbox, mode)
 
     restore = check_result(copy_result(run, DATASET, "nas"), "restore-test")
     assert restore.status == Status.ERROR, restore.detail

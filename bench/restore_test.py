@@ -11,7 +11,15 @@ Both read the same repository with the same cache directory and password file. T
 their ratio are printed (goal: ratio ≤ 1.10); numbers measured on the build machine are in
 bench/README.md.
 
+`--limit-download KIB` puts the repository behind a link of that speed for both sides: every
+restic command (the check's and the bare one) runs with restic's own `--limit-download`, as a
+NAS on the office LAN or the offsite bucket over the internet would be reached in production.
+
     .venv/bin/python bench/restore_test.py [--size-mb 512] [--files 128] [--mode full|sample] [--rounds 3]
+                                           [--limit-download KIB] [--listing-first]
+
+`--listing-first` makes a full restore list the snapshot before restoring, as a sample must (the
+order before the listing ran alongside the restore), to measure what that order costs.
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import agent.restic  # noqa: E402
+import agent.restore  # noqa: E402
 import checks  # noqa: E402
 from agent.checking import CopyContext, PrimaryManifest, RunOptions  # noqa: E402
 from agent.config import load_config  # noqa: E402
@@ -47,7 +57,7 @@ def write_tree(root: Path, size_mb: int, files: int) -> None:
 def restic(repo: Path, password: Path, cache: Path, *args: str) -> float:
     env = {**os.environ, "RESTIC_PASSWORD_FILE": str(password), "RESTIC_CACHE_DIR": str(cache)}
     started = time.monotonic()
-    subprocess.run(["restic", "--repo", str(repo), *args], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([agent.restic.RESTIC, "--repo", str(repo), *args], env=env, check=True, stdout=subprocess.DEVNULL)
     return time.monotonic() - started
 
 
@@ -57,7 +67,11 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=128)
     parser.add_argument("--mode", choices=("full", "sample"), default="full")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--limit-download", type=int, metavar="KIB", help="restic --limit-download for both sides")
+    parser.add_argument("--listing-first", action="store_true", help="full restores list the snapshot first")
     arguments = parser.parse_args()
+    if arguments.listing_first:
+        agent.restore._plan_alongside = lambda *args, **kwargs: None  # "nothing to size it by": list first
 
     with tempfile.TemporaryDirectory(prefix="bench-restore-", dir="/var/tmp") as temporary:
         base = Path(temporary)
@@ -67,6 +81,16 @@ def main() -> None:
         restic(repo, password, cache, "init")
         took = restic(repo, password, cache, "backup", "--tag", "bench", str(data))
         print(f"tree: {arguments.files} files, {arguments.size_mb} MiB; backup took {took:.1f}s")
+        if arguments.limit_download:
+            # The agent finds restic through agent.restic.RESTIC (BACKUP_AGENT_RESTIC): one wrapper
+            # puts the same link in front of the check's restic commands and the bare restore.
+            wrapper = base / "restic-limited"
+            wrapper.write_text(f"#!/bin/sh\nexec {shutil.which('restic')} --limit-download "
+                               f"{arguments.limit_download} \"$@\"\n")
+            wrapper.chmod(0o755)
+            agent.restic.RESTIC = str(wrapper)
+            print(f"link: restic --limit-download {arguments.limit_download} KiB/s "
+                  f"({arguments.limit_download * 1024 * 8 / 1e6:.0f} Mbit/s) on every restic command")
         document = {
             "agent": {"state_dir": str(base / "state"), "metrics_file": str(base / "m.prom"),
                       "scratch_dir": str(base / "scratch"), "operator": "bench"},

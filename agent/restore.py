@@ -38,6 +38,7 @@ are the two callers.
 from __future__ import annotations
 
 import json
+import math
 import os
 import posixpath
 import threading
@@ -668,6 +669,10 @@ def _verify(context: CopyContext, listing: BackupListing, relpaths: list[str], r
     projected = project()
     if projected is not None and projected > rto and _confirm_restore_size(context, listing, measured):
         projected = project()
+    if projected is not None:
+        # The message and the record carry the same figure, rounded up to the millisecond so the
+        # projection never comes out shorter than measured.
+        projected = math.ceil(projected * 1000) / 1000
     coverage_bytes = sum(backup[p].size for p in verified)
     measured.update({
         "files": len(verified),
@@ -675,7 +680,7 @@ def _verify(context: CopyContext, listing: BackupListing, relpaths: list[str], r
         "bytes_restored": bytes_restored,
         "restore_seconds": round(restore_seconds, 3),
         "throughput_bytes_per_second": round(throughput, 1) if throughput else None,
-        "projected_restore_seconds": round(projected, 3) if projected is not None else None,
+        "projected_restore_seconds": projected,
         "rto_seconds": rto,
         "compared_with_primary": len(with_primary),
         "compared_with_backup_record": len(with_record),

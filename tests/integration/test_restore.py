@@ -35,6 +35,7 @@ from tests.integration.conftest import (
     mounted_tmpfs,
     pack_files,
 )
+from tests.integration.restore_support import leftover_scratch
 
 pytestmark = pytest.mark.integration
 
@@ -76,11 +77,6 @@ def restore_verify(sandbox: Sandbox, mode: str | None = "sample"):
     if run.state is not None:
         run.state.save()
     return run
-
-
-def leftover_scratch(sandbox: Sandbox) -> list[Path]:
-    scratch = sandbox.root / "scratch"
-    return sorted(scratch.iterdir()) if scratch.exists() else []
 
 
 BOTH_MODES = pytest.mark.parametrize("mode", ["sample", "full"])  # full: restic lists alongside the restore

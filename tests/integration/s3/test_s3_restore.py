@@ -19,15 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from agent.checking import RunOptions
 from agent.config import Target
 from agent.errors import TargetUnavailable
 from agent.models import Status
 from agent.records import FORM_DRILL, RecordStore
 from agent.restore import LISTING_SIZE_SOURCE
-from agent.run import run_verification, select_datasets
 from agent.targets.s3 import S3Target
-from tests.integration.conftest import FRESH_TAG, Sandbox, check_result, copy_result, flip_bytes, pack_files
+from tests.integration.conftest import FRESH_TAG, Sandbox, flip_bytes, pack_files
+from tests.integration.restore_support import assert_measured_pass, leftover_scratch, restore_test, tree_size
 from tests.integration.s3.conftest import SeaweedServer, upload_repository, upload_tree
 from tests.integration.ssh.ssh_helpers import make_context
 
@@ -74,39 +73,12 @@ def restic_copy(sandbox: Sandbox, seaweed: SeaweedServer, bucket: str, template)
     return primary
 
 
-def restore_test(sandbox: Sandbox):
-    """Run verify --restore-test (sample) and return the offsite copy's restore-test result."""
-    config = sandbox.config()
-    run = run_verification(config, select_datasets(config, (), ()), options=RunOptions(restore_test="sample"))
-    return check_result(copy_result(run, DATASET, "offsite"), "restore-test")
-
-
-def leftover_scratch(sandbox: Sandbox) -> list[Path]:
-    scratch = sandbox.root / "scratch"
-    return sorted(scratch.iterdir()) if scratch.exists() else []
-
-
-def tree_size(root: Path) -> int:
-    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
-
-
-def assert_measured_pass(restore, files: int, size: int) -> None:
-    assert restore.status == Status.PASS, restore.detail
-    m = restore.measured
-    assert m["files"] == files and m["files_restored"] == files
-    assert m["bytes_restored"] == size
-    assert m["throughput_bytes_per_second"] > 0
-    assert m["projected_restore_seconds"] >= m["overhead_seconds"] > 0
-    assert m["rto_seconds"] == 4 * 3600
-    assert "projected full restore" in restore.detail
-
-
 # --- form: objects ------------------------------------------------------------------------------
 
 
 def test_object_copy_restores_and_passes(sandbox, seaweed, bucket, sample_tree):
     primary = objects_copy(sandbox, seaweed, bucket, sample_tree)
-    restore = restore_test(sandbox)
+    restore = restore_test(sandbox, DATASET, "offsite")
     assert_measured_pass(restore, 6, tree_size(primary))
     assert restore.measured["compared_with_primary"] == 6
     assert seaweed.secret_key not in restore.detail
@@ -117,7 +89,7 @@ def test_object_overwritten_in_the_bucket_fails_naming_it(sandbox, seaweed, buck
     objects_copy(sandbox, seaweed, bucket, sample_tree)
     seaweed.client().put_object(Bucket=bucket, Key=f"{OBJECTS_PREFIX}/{EDITED}",
                                 Body="出货 / shipping note, edited in the bucket\n".encode())
-    restore = restore_test(sandbox)
+    restore = restore_test(sandbox, DATASET, "offsite")
     assert restore.status == Status.FAIL, restore.detail
     assert EDITED in restore.detail
     assert leftover_scratch(sandbox) == []
@@ -152,7 +124,7 @@ def test_fetch_writes_only_inside_the_destination(seaweed, bucket, tmp_path):
 
 def test_restic_on_s3_restores_and_passes(sandbox, seaweed, bucket, restic_template):
     primary = restic_copy(sandbox, seaweed, bucket, restic_template)
-    restore = restore_test(sandbox)
+    restore = restore_test(sandbox, DATASET, "offsite")
     assert_measured_pass(restore, 6, tree_size(primary))
     assert restore.measured["full_size_source"] == LISTING_SIZE_SOURCE  # restic stats only to confirm an RTO miss
     assert restore.measured["compared_with_primary"] == 6
@@ -169,7 +141,7 @@ def test_file_altered_in_the_restic_repository_on_s3_fails_naming_it(sandbox, se
     broken.write_bytes(pack.read_bytes())
     flip_bytes(broken)
     seaweed.client().put_object(Bucket=bucket, Key=key, Body=broken.read_bytes())
-    restore = restore_test(sandbox)
+    restore = restore_test(sandbox, DATASET, "offsite")
     assert restore.status == Status.FAIL, restore.detail
     assert BIG in restore.detail
     assert leftover_scratch(sandbox) == []

@@ -14,20 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from agent.checking import RunOptions
 from agent.models import Status
 from agent.restore import LISTING_SIZE_SOURCE
-from agent.run import run_verification, select_datasets
 from tests.integration.conftest import (
     FRESH_TAG,
     PASSWORD,
     Sandbox,
-    check_result,
-    copy_result,
     flip_bytes,
     mirror,
     pack_files,
 )
+from tests.integration.restore_support import assert_measured_pass, leftover_scratch, restore_test, tree_size
 
 pytestmark = pytest.mark.integration
 
@@ -48,33 +45,6 @@ def ssh_layout(sandbox: Sandbox, sshd, primary: Path, copy: dict) -> None:
                     policy={"copies": 2, "media": 2, "offsite": 1})
 
 
-def restore_test(sandbox: Sandbox):
-    """Run verify --restore-test (sample) and return the nas copy's restore-test result."""
-    config = sandbox.config()
-    run = run_verification(config, select_datasets(config, (), ()), options=RunOptions(restore_test="sample"))
-    return check_result(copy_result(run, DATASET, "nas"), "restore-test")
-
-
-def leftover_scratch(sandbox: Sandbox) -> list[Path]:
-    scratch = sandbox.root / "scratch"
-    return sorted(scratch.iterdir()) if scratch.exists() else []
-
-
-def assert_measured_pass(restore, files: int, size: int) -> None:
-    assert restore.status == Status.PASS, restore.detail
-    m = restore.measured
-    assert m["files"] == files and m["files_restored"] == files
-    assert m["bytes_restored"] == size
-    assert m["throughput_bytes_per_second"] > 0
-    assert m["projected_restore_seconds"] >= m["overhead_seconds"] > 0
-    assert m["rto_seconds"] == 4 * 3600
-    assert "projected full restore" in restore.detail
-
-
-def tree_size(root: Path) -> int:
-    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
-
-
 @pytest.fixture
 def primary(sandbox: Sandbox, restic_template) -> Path:
     """A private primary: the backed-up tree with its mtimes (copytree keeps them to the nanosecond)."""
@@ -89,7 +59,7 @@ def files_copy(sandbox: Sandbox, primary: Path) -> Path:
 def test_plain_copy_over_ssh_restores_and_passes(sandbox, sshd, primary):
     copy = files_copy(sandbox, primary)
     ssh_layout(sandbox, sshd, primary, Sandbox.files_copy("nas", copy))
-    restore = restore_test(sandbox)
+    restore = restore_test(sandbox, DATASET, "nas")
     assert_measured_pass(restore, 6, tree_size(primary))
     assert restore.measured["compared_with_primary"] == 6
     assert leftover_scratch(sandbox) == []
@@ -99,7 +69,7 @@ def test_file_altered_in_the_remote_plain_copy_fails_naming_it(sandbox, sshd, pr
     copy = files_copy(sandbox, primary)
     (copy / EDITED).write_text("出货 / shipping note, edited on the NAS\n", encoding="utf-8")
     ssh_layout(sandbox, sshd, primary, Sandbox.files_copy("nas", copy))
-    restore = restore_test(sandbox)
+    restore = restore_test(sandbox, DATASET, "nas")
     assert restore.status == Status.FAIL, restore.detail
     assert EDITED in restore.detail
     assert leftover_scratch(sandbox) == []
@@ -114,7 +84,7 @@ def test_restic_over_sftp_restores_and_passes(sandbox, sshd, primary, make_repo,
     _, copy = restic_copy(sandbox, make_repo)
     ssh_layout(sandbox, sshd, primary, copy)
     with caplog.at_level("DEBUG"):
-        restore = restore_test(sandbox)
+        restore = restore_test(sandbox, DATASET, "nas")
     assert_measured_pass(restore, 6, tree_size(primary))
     assert restore.measured["full_size_source"] == LISTING_SIZE_SOURCE  # restic stats only to confirm an RTO miss
     assert restore.measured["compared_with_primary"] == 6
@@ -127,7 +97,7 @@ def test_file_altered_in_the_restic_repository_over_sftp_fails_naming_it(sandbox
     repo, copy = restic_copy(sandbox, make_repo)
     flip_bytes(pack_files(repo)[0])  # the pack holding db/blob.bin's data
     ssh_layout(sandbox, sshd, primary, copy)
-    restore = restore_test(sandbox)
+    restore = restore_test(sandbox, DATASET, "nas")
     assert restore.status == Status.FAIL, restore.detail
     assert BIG in restore.detail
     assert leftover_scratch(sandbox) == []

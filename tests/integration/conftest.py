@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -327,3 +329,31 @@ def mounted_tmpfs(mountpoint: Path, options: str) -> Iterator[Path]:
             subprocess.run(["umount", str(mountpoint)], capture_output=True, timeout=30)
         if os.path.ismount(mountpoint):
             subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def silent_server():
+    """The port of a TCP server on 127.0.0.1 that accepts connections and never says a word (a
+    hung sshd or S3 endpoint)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    accepted = []
+    stop = threading.Event()
+
+    def serve():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    listener.close()

@@ -191,43 +191,15 @@ def test_dead_endpoint_is_an_error_within_seconds(seaweed, bucket):
     assert time.monotonic() - started < 10
 
 
-def test_endpoint_that_accepts_but_never_answers_is_an_error(seaweed, bucket, monkeypatch):
+def test_endpoint_that_accepts_but_never_answers_is_an_error(seaweed, bucket, monkeypatch, silent_server):
     """A server that takes the TCP connection and then says nothing. The read timeout is lowered
     from 30 s to 1 s for the test (the mechanism, not the number, is under test): 3 attempts."""
-    import socket
-    import threading
-
     import agent.targets.s3 as s3_module
 
     monkeypatch.setattr(s3_module, "MAX_READ_TIMEOUT", 1.0)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept_silently() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept_silently, daemon=True)
-    thread.start()
-    try:
-        port = listener.getsockname()[1]
-        handle = make_handle(seaweed.target_options(bucket, endpoint=f"http://127.0.0.1:{port}"))
-        started = time.monotonic()
-        probe = handle.probe("", require_tree=False)
-        elapsed = time.monotonic() - started
-        assert not probe.ok and "timed out" in probe.detail, probe.detail
-        assert accepted, "the client really connected"
-        assert elapsed < 10
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        for connection in accepted:
-            connection.close()
-        listener.close()
+    handle = make_handle(seaweed.target_options(bucket, endpoint=f"http://127.0.0.1:{silent_server}"))
+    started = time.monotonic()
+    probe = handle.probe("", require_tree=False)
+    elapsed = time.monotonic() - started
+    assert not probe.ok and "timed out" in probe.detail, probe.detail  # connected, then no answer
+    assert elapsed < 10

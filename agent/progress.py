@@ -46,7 +46,10 @@ class Task:
         self._shown = 0.0
 
     def add(self, count: int) -> None:
-        self.update(self.done + count)
+        with self.owner._lock:  # fetches add from several download threads at once
+            self.done += count
+            done = self.done
+        self.update(done)
 
     def update(self, done: int) -> None:
         self.done = done

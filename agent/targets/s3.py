@@ -40,6 +40,7 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config as BotoConfig
 
+from agent import interrupt
 from agent.errors import TargetUnavailable
 from agent.hashing import CHUNK, FileEntry, HashOutcome
 from agent.targets.base import Probe, ResticLocation, TargetHandle, receive_file, safe_relpath
@@ -52,6 +53,7 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 MAX_READ_TIMEOUT = 30.0  # per socket read: a server silent this long is dead, not slow
 TOTAL_ATTEMPTS = 3  # one try and two retries: a dead endpoint is an error within seconds, not minutes
 HEAD_WORKERS = 8
+FETCH_WORKERS = 8  # concurrent downloads of a restore test (within the client's connection pool)
 # How a cached digest was obtained (kept in the HashCache's inode column for s3 rows).
 BY_CHECKSUM = 1
 BY_DOWNLOAD = 2
@@ -165,7 +167,7 @@ class S3Target(TargetHandle):
                     connect_timeout=self.connect_timeout,
                     read_timeout=min(MAX_READ_TIMEOUT, self.context.command_timeout),
                     retries={"mode": "standard", "total_max_attempts": TOTAL_ATTEMPTS},
-                    max_pool_connections=max(HEAD_WORKERS, self.context.hash_workers) + 2,
+                    max_pool_connections=max(HEAD_WORKERS, FETCH_WORKERS, self.context.hash_workers) + 2,
                     s3={"addressing_style": addressing},
                 )
                 self._client = session.client("s3", endpoint_url=self.endpoint, region_name=self.region, config=config)
@@ -413,18 +415,33 @@ class S3Target(TargetHandle):
         """Download the given objects under the prefix into the local destination (a restore test's
         scratch directory), keeping their relative paths; return the bytes written.
 
-        A key that would land outside destination (absolute, or with `..`) is refused before any
-        byte is written; a file is created exclusively, so nothing already there is overwritten.
-        An object that vanished or cannot be read raises TargetUnavailable naming it."""
+        Objects come down FETCH_WORKERS at a time, as a restore with the usual S3 tools would (one
+        at a time, the per-request latency of many small objects would dominate the measured
+        throughput and so the projected restore time). Every key that would land outside
+        destination (absolute, or with `..`) is refused before any request is made; a file is
+        created exclusively, so nothing already there is overwritten. An object that vanished or
+        cannot be read raises TargetUnavailable naming it; the other downloads then stop at their
+        next chunk, and none is still writing when this returns or raises."""
         prefix = self._prefix(path)
-        total = 0
         for relpath in relpaths:
-            safe_relpath(relpath)  # refused before any request is made
+            safe_relpath(relpath)
+        client = self.client()
+        stop = threading.Event()
+
+        def chunks_until_stopped(body) -> Iterable[bytes]:
+            for chunk in body.iter_chunks(CHUNK):
+                if stop.is_set() or interrupt.cancelled.is_set():
+                    raise TargetUnavailable("download stopped")
+                yield chunk
+
+        def download(relpath: str) -> int:
+            if stop.is_set() or interrupt.cancelled.is_set():
+                raise TargetUnavailable("download stopped")
             key = prefix + relpath
             try:
-                body = self.client().get_object(Bucket=self.bucket, Key=key)["Body"]
+                body = client.get_object(Bucket=self.bucket, Key=key)["Body"]
                 try:
-                    total += receive_file(body.iter_chunks(CHUNK), destination, relpath, progress)
+                    return receive_file(chunks_until_stopped(body), destination, relpath, progress)
                 finally:
                     body.close()
             except botocore.exceptions.ClientError as error:
@@ -433,7 +450,14 @@ class S3Target(TargetHandle):
                 raise self._unavailable(error, f"restore {relpath} (download {key})") from error
             except (botocore.exceptions.BotoCoreError, OSError) as error:
                 raise self._unavailable(error, f"restore {relpath} (download {key})") from error
-        return total
+
+        pool = ThreadPoolExecutor(max_workers=FETCH_WORKERS, thread_name_prefix="s3-fetch")
+        try:
+            futures = [pool.submit(download, relpath) for relpath in relpaths]
+            return sum(future.result() for future in futures)
+        finally:
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def restic_location(self, path: str) -> ResticLocation:
         """Return the `s3:` repository URL and, for that one restic process, the resolved credentials."""

@@ -15,6 +15,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -115,6 +117,45 @@ def test_fetch_writes_only_inside_the_destination(seaweed, bucket, tmp_path):
             handle.fetch("copy", ["gone.txt"], str(destination))
         with pytest.raises(TargetUnavailable, match="FileExistsError"):
             handle.fetch("copy", ["a/one.txt"], str(destination))
+    finally:
+        handle.close()
+
+
+def test_fetch_downloads_several_objects_at_once_and_stops_them_all_on_a_failure(seaweed, bucket, tmp_path):
+    """Many small objects come down concurrently (the restore test's throughput is not one request
+    latency per file); one that vanished is named, and no download thread is left writing."""
+    client = seaweed.client()
+    names = [f"d{i % 4}/f{i:03d}.bin" for i in range(48)]
+    for name in names:
+        client.put_object(Bucket=bucket, Key=f"many/{name}", Body=name.encode() * 1000)
+    handle = S3Target(Target("offsite", "s3", "object-storage", "cloud-hk", seaweed.target_options(bucket)),
+                      make_context())
+    in_flight, most = 0, 0
+    lock = threading.Lock()
+    real_get_object = handle.client().get_object
+
+    def counting_get_object(**kwargs):  # the real call to the real server, counted
+        nonlocal in_flight, most
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+        try:
+            time.sleep(0.02)  # hold the request open long enough for overlap to be seen
+            return real_get_object(**kwargs)
+        finally:
+            with lock:
+                in_flight -= 1
+
+    handle.client().get_object = counting_get_object
+    try:
+        destination = tmp_path / "scratch" / "files"
+        total = handle.fetch("many", names, str(destination))
+        assert total == sum(len(name.encode()) * 1000 for name in names)
+        assert sorted(str(p.relative_to(destination)) for p in destination.rglob("*.bin")) == sorted(names)
+        assert most > 1, "downloads ran one at a time"
+        with pytest.raises(TargetUnavailable, match="d1/gone.bin: it vanished"):
+            handle.fetch("many", names[:20] + ["d1/gone.bin"] + names[20:], str(tmp_path / "second"))
+        assert not [t for t in threading.enumerate() if t.name.startswith("s3-fetch")]
     finally:
         handle.close()
 

@@ -8,7 +8,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent import interrupt
 from agent.config import Target
+from agent.errors import TargetUnavailable
 from agent.hashing import FileEntry, HashCache, HashOutcome
 
 
@@ -77,8 +79,6 @@ class TargetHandle(ABC):
 
         Kinds that cannot restore yet inherit this refusal, so their restore test is an error, never a pass.
         """
-        from agent.errors import TargetUnavailable
-
         raise TargetUnavailable(f"restore from a {self.target.kind} target is not supported yet")
 
     def close(self) -> None:  # noqa: B027 - an optional hook: most kinds hold nothing open
@@ -96,7 +96,6 @@ class UnsupportedTarget(TargetHandle):
         return Probe(False, self.reason)
 
     def _unavailable(self):
-        from agent.errors import TargetUnavailable
 
         raise TargetUnavailable(self.reason)
 
@@ -133,6 +132,9 @@ def receive_file(chunks: Iterable[bytes], destination: str, relpath: str,
     total = 0
     with open(local_file, "xb") as sink:
         for chunk in chunks:
+            if interrupt.cancelled.is_set():
+                # A stop request: end here, so nothing is still writing once the scratch goes.
+                raise TargetUnavailable(f"stopped by a signal while restoring {relpath}")
             sink.write(chunk)
             total += len(chunk)
             if progress:

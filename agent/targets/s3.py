@@ -430,7 +430,7 @@ class S3Target(TargetHandle):
 
         def chunks_until_stopped(body) -> Iterable[bytes]:
             for chunk in body.iter_chunks(CHUNK):
-                if stop.is_set() or interrupt.cancelled.is_set():
+                if stop.is_set():  # another download failed (a stop request is receive_file's to see)
                     raise TargetUnavailable("download stopped")
                 yield chunk
 

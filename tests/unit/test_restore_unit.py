@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from agent import interrupt
 from agent.config import RestoreTestSpec
 from agent.errors import TargetUnavailable
 from agent.hashing import FileEntry
@@ -22,7 +23,7 @@ from agent.progress import Progress
 from agent.restic import Snapshot
 from agent.restore import _escape, _plan_alongside, choose_sample
 from agent.scratch import ScratchDir, ScratchError, active, required_bytes
-from agent.targets.base import safe_relpath
+from agent.targets.base import receive_file, safe_relpath
 from checks import restore_test
 
 MiB = 2**20
@@ -80,6 +81,21 @@ def test_relative_paths_cannot_leave_the_scratch_directory():
     for bad in ("../etc/passwd", "/etc/passwd", "a/../../b"):
         with pytest.raises(TargetUnavailable):
             safe_relpath(bad)
+
+
+def test_a_fetch_stops_writing_at_the_next_chunk_once_a_stop_is_requested(tmp_path: Path):
+    def chunks():
+        yield b"first"
+        interrupt.cancelled.set()  # SIGTERM arrives mid-file
+        yield b"second"
+        raise AssertionError("read on after the stop")
+
+    try:
+        with pytest.raises(TargetUnavailable, match="stopped by a signal while restoring a/b.bin"):
+            receive_file(chunks(), str(tmp_path), "a/b.bin")
+    finally:
+        interrupt.cancelled.clear()
+    assert (tmp_path / "a" / "b.bin").read_bytes() == b"first"  # in scratch, which its owner removes
 
 
 def test_scratch_is_private_and_removed_even_with_read_only_directories(tmp_path: Path):

@@ -48,11 +48,13 @@ class Task:
     def add(self, count: int) -> None:
         with self.owner._lock:  # fetches add from several download threads at once
             self.done += count
-            done = self.done
-        self.update(done)
+        self._show()
 
     def update(self, done: int) -> None:
         self.done = done
+        self._show()
+
+    def _show(self) -> None:
         if not self.owner.enabled:
             return
         now = time.monotonic()

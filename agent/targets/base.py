@@ -96,7 +96,6 @@ class UnsupportedTarget(TargetHandle):
         return Probe(False, self.reason)
 
     def _unavailable(self):
-
         raise TargetUnavailable(self.reason)
 
     def scan(self, path):

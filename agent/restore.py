@@ -474,7 +474,8 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
                     listing = plan.pending.result()
                 except _LISTING_ERRORS as error:
                     return _listing_failed(error, mode)
-                measured = {**_listing_measured(listing, mode), **measured}
+                for key, value in _listing_measured(listing, mode).items():
+                    measured.setdefault(key, value)  # in place: the primary's hashing thread writes here too
                 if not listing.entries:
                     return RestoreOutcome(Status.FAIL, f"{listing.source} holds no files to restore", measured)
                 plan.relpaths = sorted(listing.entries)

@@ -26,6 +26,7 @@ from agent.restore import LISTING_SIZE_SOURCE, STATS_SIZE_SOURCE
 from agent.run import run_verification, select_datasets
 from tests.integration.conftest import (
     PASSWORD,
+    STALE_TAG,
     ResticTemplate,
     Sandbox,
     check_result,
@@ -34,6 +35,7 @@ from tests.integration.conftest import (
     mirror,
     mounted_tmpfs,
     pack_files,
+    statuses,
 )
 from tests.integration.restore_support import leftover_scratch
 
@@ -244,6 +246,46 @@ def test_full_restore_from_an_empty_primary_lists_the_backup_first(sandbox, rest
     assert restore.measured["scratch_sized_by"] == "the backup's listing" and "listing" not in restore.measured
     assert restore.status == Status.PASS, restore.detail
     assert restore.measured["compared_with_backup_record"] == 6 and restore.measured["restic_verify"] is True
+
+
+@BOTH_MODES
+@pytest.mark.parametrize("breakage", ["wrong-password", "missing-repository", "unplugged-disk", "stale"])
+def test_a_broken_backup_never_passes_under_a_restore_test(sandbox, restic_template, make_repo, root_fs_dir, mode,
+                                                           breakage):
+    repo = make_repo()
+    copy_options: dict = {"snapshot_filter": {"tags": ["platform-db"]}}
+    if breakage == "wrong-password":
+        wrong = sandbox.root / "wrong.pass"
+        wrong.write_text("not-the-password\n")
+        copy_options["password_file"] = str(wrong)
+    elif breakage == "missing-repository":
+        shutil.rmtree(repo)
+    elif breakage == "stale":
+        copy_options["snapshot_filter"] = {"tags": [STALE_TAG]}  # its only snapshot is 10 days old
+    sandbox.target("droplet", "cloud-vm", "do-sgp1")
+    if breakage == "unplugged-disk":
+        # The disk is away: its empty mountpoint and a leftover repository sit on the root filesystem.
+        repo = Path(shutil.copytree(repo, root_fs_dir / "backup-ssd" / "repo"))
+        sandbox.target("nas", "ssd", "office", require_mount=True)
+    else:
+        sandbox.target("nas", "nas", "office")
+    sandbox.dataset(DATASET, primary=sandbox.files_copy("droplet", restic_template.data, stamp=None),
+                    copies=[sandbox.restic_copy("nas", repo, **copy_options)],
+                    policy={"copies": 2, "media": 2, "offsite": 1})
+    run = restore_verify(sandbox, mode)
+
+    copy = copy_result(run, DATASET, "nas")
+    restore = check_result(copy, "restore-test")
+    if breakage == "stale":
+        # The 10-day-old snapshot does restore (restore-test judges restorability, not age); the
+        # copy fails on its age all the same.
+        assert copy.status == Status.FAIL and check_result(copy, "freshness").status == Status.FAIL, statuses(copy)
+        assert restore.measured["snapshot"] in check_result(copy, "freshness").detail
+    else:
+        assert copy.status == Status.ERROR, statuses(copy)
+        assert restore.status in (Status.ERROR, Status.SKIP), restore.detail
+        assert not any(c.status == Status.PASS for c in copy.checks if c.name != "reachable"), statuses(copy)
+    assert leftover_scratch(sandbox) == []
 
 
 @BOTH_MODES

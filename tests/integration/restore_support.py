@@ -11,11 +11,19 @@ from agent.run import run_verification, select_datasets
 from tests.integration.conftest import Sandbox, check_result, copy_result
 
 
-def restore_test(sandbox: Sandbox, dataset: str, target: str, mode: str = "sample"):
-    """Run verify --restore-test=MODE and return the restore-test result of one copy."""
+def restore_verify(sandbox: Sandbox, mode: str | None = "sample"):
+    """Run verify with --restore-test=MODE (None: only what the schedule makes due), keep its state
+    as the CLI does (the rotation, the last listed restore size), and return the run."""
     config = sandbox.config()
     run = run_verification(config, select_datasets(config, (), ()), options=RunOptions(restore_test=mode))
-    return check_result(copy_result(run, dataset, target), "restore-test")
+    if run.state is not None:
+        run.state.save()
+    return run
+
+
+def restore_test(sandbox: Sandbox, dataset: str, target: str, mode: str | None = "sample"):
+    """Run verify --restore-test=MODE and return the restore-test result of one copy."""
+    return check_result(copy_result(restore_verify(sandbox, mode), dataset, target), "restore-test")
 
 
 def leftover_scratch(sandbox: Sandbox) -> list[Path]:

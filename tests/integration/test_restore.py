@@ -18,12 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.checking import RunOptions
 from agent.metrics import render
 from agent.models import Status
 from agent.records import FORM_DRILL, RecordStore
 from agent.restore import LISTING_SIZE_SOURCE, STATS_SIZE_SOURCE
-from agent.run import run_verification, select_datasets
 from tests.integration.conftest import (
     PASSWORD,
     STALE_TAG,
@@ -37,7 +35,7 @@ from tests.integration.conftest import (
     pack_files,
     statuses,
 )
-from tests.integration.restore_support import leftover_scratch
+from tests.integration.restore_support import leftover_scratch, restore_test, restore_verify
 
 pytestmark = pytest.mark.integration
 
@@ -71,14 +69,6 @@ def files_layout(sandbox: Sandbox, primary: Path, copy: Path) -> None:
         copies=[sandbox.files_copy("hdd", copy)],
         policy={"copies": 2, "media": 2, "offsite": 1},
     )
-
-
-def restore_verify(sandbox: Sandbox, mode: str | None = "sample"):
-    config = sandbox.config()
-    run = run_verification(config, select_datasets(config, (), ()), options=RunOptions(restore_test=mode))
-    if run.state is not None:
-        run.state.save()
-    return run
 
 
 BOTH_MODES = pytest.mark.parametrize("mode", ["sample", "full"])  # full: restic lists alongside the restore
@@ -120,17 +110,17 @@ def test_schedule_runs_the_restore_test_when_due_and_rotates_a_bounded_sample(sa
     restic_layout(sandbox, restic_template, make_repo())
     sandbox.datasets[DATASET]["restore_test"] = {"every": "7d", "sample_files": 2, "sample_bytes": "1MiB"}
 
-    first = check_result(copy_result(restore_verify(sandbox, None), DATASET, "nas"), "restore-test")
+    first = restore_test(sandbox, DATASET, "nas", None)
     assert first.status == Status.PASS, first.detail
     assert "never restore-tested" not in first.detail and first.measured["files_restored"] == 2
     # The newest file is always in the sample; coverage is 2 of 6 files.
     assert first.measured["sample_coverage_ratio"] == pytest.approx(2 / 6, abs=1e-3)
 
-    second = check_result(copy_result(restore_verify(sandbox, None), DATASET, "nas"), "restore-test")
+    second = restore_test(sandbox, DATASET, "nas", None)
     assert second.status == Status.SKIP and "not due" in second.detail
 
     # Asked for explicitly, it runs anyway and rotates to files not tested yet.
-    third = check_result(copy_result(restore_verify(sandbox, "sample"), DATASET, "nas"), "restore-test")
+    third = restore_test(sandbox, DATASET, "nas", "sample")
     assert third.status == Status.PASS, third.detail
     assert third.measured["sample_coverage_ratio"] > first.measured["sample_coverage_ratio"]
     state = json.loads((sandbox.root / "state" / "state.json").read_text())
@@ -169,7 +159,7 @@ def test_healthy_plain_copy_restores_through_the_handle(files_sandbox, sample_tr
     sandbox = files_sandbox
     copy = mirror(sample_tree, sandbox.root / "hdd" / "db-copy")
     files_layout(sandbox, sample_tree, copy)
-    restore = check_result(copy_result(restore_verify(sandbox), DATASET, "hdd"), "restore-test")
+    restore = restore_test(sandbox, DATASET, "hdd")
     assert restore.status == Status.PASS, restore.detail
     assert restore.measured["files"] == 6 and restore.measured["compared_with_primary"] == 6
     assert restore.measured["projected_restore_seconds"] is not None
@@ -199,7 +189,7 @@ def test_primary_changed_since_the_backup_is_held_against_restic_verify(sandbox,
     primary = primary_tree(sandbox, restic_template)
     (primary / "docs" / "readme.txt").write_text("finance records, edited after the backup\n")
     restic_layout(sandbox, restic_template, make_repo(), primary)
-    restore = check_result(copy_result(restore_verify(sandbox, mode), DATASET, "nas"), "restore-test")
+    restore = restore_test(sandbox, DATASET, "nas", mode)
     assert restore.status == Status.PASS, restore.detail
     assert restore.measured["compared_with_primary"] == 5 and restore.measured["compared_with_backup_record"] == 1
     if mode == "sample":
@@ -217,7 +207,7 @@ def test_full_restore_of_files_the_primary_lost_since_holds_them_against_restic_
     lost = primary / "docs" / "readme.txt"
     lost.unlink()
     restic_layout(sandbox, restic_template, make_repo(), primary)
-    restore = check_result(copy_result(restore_verify(sandbox, "full"), DATASET, "nas"), "restore-test")
+    restore = restore_test(sandbox, DATASET, "nas", "full")
     assert restore.status == Status.PASS, restore.detail
     m = restore.measured
     assert m["files"] == 6 and m["compared_with_primary"] == 5 and m["compared_with_backup_record"] == 1
@@ -228,10 +218,10 @@ def test_full_restore_after_the_primary_shrank_sizes_scratch_by_the_last_listed_
         sandbox, restic_template, make_repo):
     primary = primary_tree(sandbox, restic_template)
     restic_layout(sandbox, restic_template, make_repo(), primary)
-    first = check_result(copy_result(restore_verify(sandbox, "full"), DATASET, "nas"), "restore-test")
+    first = restore_test(sandbox, DATASET, "nas", "full")
     assert first.status == Status.PASS and first.measured["scratch_sized_by"] == "the primary's size"
     (primary / BIG).unlink()  # the primary shrank (say, wiped): the backup still holds the big file
-    second = check_result(copy_result(restore_verify(sandbox, "full"), DATASET, "nas"), "restore-test")
+    second = restore_test(sandbox, DATASET, "nas", "full")
     assert second.status == Status.PASS, second.detail
     assert second.measured["scratch_sized_by"] == "this copy's restore size when last listed"
     assert second.measured["full_size_bytes"] == first.measured["full_size_bytes"]
@@ -241,7 +231,7 @@ def test_full_restore_from_an_empty_primary_lists_the_backup_first(sandbox, rest
     empty = sandbox.root / "primary" / "empty"
     empty.mkdir(parents=True)
     restic_layout(sandbox, restic_template, make_repo(), empty)
-    restore = check_result(copy_result(restore_verify(sandbox, "full"), DATASET, "nas"), "restore-test")
+    restore = restore_test(sandbox, DATASET, "nas", "full")
     # Nothing to size the scratch check by before the listing: it comes first, as for a sample.
     assert restore.measured["scratch_sized_by"] == "the backup's listing" and "listing" not in restore.measured
     assert restore.status == Status.PASS, restore.detail

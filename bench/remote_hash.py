@@ -2,7 +2,7 @@
 downloading every file over SFTP and hashing it here.
 
 Starts its own OpenSSH server on 127.0.0.1 (a free port, its own host and client keys, key-only,
-the recipe of tests/integration/ssh/conftest.py), writes a tree of random files, measures both
+tests/integration/ssh/ssh_helpers.running_sshd, the tests' own recipe), writes a tree of random files, measures both
 ways over the same kind of paramiko connection, and stops the server by its PID.
 
     .venv/bin/python bench/remote_hash.py [--size-mb 256] [--files 256]
@@ -24,9 +24,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,41 +35,11 @@ from agent.config import Target  # noqa: E402
 from agent.hashing import HashCache  # noqa: E402
 from agent.targets.base import TargetContext  # noqa: E402
 from agent.targets.ssh import SshTarget  # noqa: E402
+from tests.integration.ssh.ssh_helpers import Sshd, running_sshd  # noqa: E402
 
 
-def start_sshd(directory: Path) -> tuple[subprocess.Popen, int]:
-    for name in ("host", "client"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(directory / name)], check=True)
-    shutil.copy(directory / "client.pub", directory / "authorized_keys")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    (directory / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {directory}/host\nPidFile {directory}/sshd.pid\n"
-        f"AuthorizedKeysFile {directory}/authorized_keys\nPermitRootLogin prohibit-password\n"
-        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
-        "Subsystem sftp internal-sftp\n"
-    )
-    host_key = " ".join((directory / "host.pub").read_text().split()[:2])
-    (directory / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_key}\n")
-    os.makedirs("/run/sshd", exist_ok=True)
-    process = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(directory / "sshd_config")],
-                               stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                if sock.recv(8).startswith(b"SSH-"):
-                    return process, port
-        except OSError:
-            time.sleep(0.05)
-    process.terminate()
-    raise SystemExit("sshd did not start")
-
-
-def open_target(directory: Path, port: int) -> SshTarget:
-    options = {"host": "127.0.0.1", "port": port, "user": "root", "key_file": str(directory / "client"),
-               "known_hosts": str(directory / "known_hosts"), "connect_timeout": 10}
+def open_target(sshd: Sshd) -> SshTarget:
+    options = sshd.options(connect_timeout=10)
     context = TargetContext(hash_cache=HashCache(None), now=time.time(), rehash_every=86400, hash_workers=2,
                             command_timeout=600)
     return SshTarget(Target("bench", "ssh", "cloud-vm", "bench", options), context)
@@ -92,9 +59,8 @@ def main() -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(os.urandom(per_file))
         total = per_file * args.files
-        process, port = start_sshd(directory)
-        try:
-            remote = open_target(directory, port)
+        with running_sshd(directory) as sshd:
+            remote = open_target(sshd)
             remote.probe(str(tree), require_tree=True)  # connect first: time only the work
             before = sum(remote.wire_bytes())
             started = time.perf_counter()
@@ -103,7 +69,7 @@ def main() -> None:
             remote_seconds = time.perf_counter() - started
             remote_bytes = sum(remote.wire_bytes()) - before
 
-            download = open_target(directory, port)
+            download = open_target(sshd)
             download.probe(str(tree), require_tree=True)
             before = sum(download.wire_bytes())
             started = time.perf_counter()
@@ -122,9 +88,6 @@ def main() -> None:
             assert downloaded == outcome.digests, "the two ways disagree"
             remote.close()
             download.close()
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
     print(f"tree: {args.files} files, {total / 1e6:.1f} MB")
     print(f"remote sha256sum : {remote_seconds:.2f} s, {remote_bytes / 1e3:.0f} KB on the wire "
           f"({remote_bytes / total:.3%} of the tree)")

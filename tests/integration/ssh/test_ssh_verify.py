@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from agent.checking import RunOptions
 from agent.config import load_config
 from agent.models import Status
 from agent.run import run_verification, select_datasets
+from tests.integration.ssh.ssh_helpers import free_port, keygen
 
 pytestmark = pytest.mark.integration
 
@@ -199,17 +199,6 @@ def test_stale_snapshot_over_sftp_fails_freshness(tmp_path, sshd, restic_base):
     assert "stale" in repo["freshness"].detail
 
 
-def keygen(path: Path) -> Path:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
-    return path
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.parametrize("failure, expected", [
     ("changed host key", "host key CHANGED"),
     ("unknown host", "unknown host key"),
@@ -233,7 +222,7 @@ def test_unusable_nas_is_error_never_pass_and_the_droplet_is_still_verified(
     elif failure == "wrong key":
         nas = {"key": keygen(tmp_path / "stranger")}
     elif failure == "not listening":
-        nas = {"port": closed_port()}
+        nas = {"port": free_port()}
     else:
         nas = {"port": silent_server}
     config = sandbox(tmp_path, sshd, restic_base=restic_base, nas=nas)

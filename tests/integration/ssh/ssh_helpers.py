@@ -16,6 +16,7 @@ from pathlib import Path
 from agent.config import Target
 from agent.hashing import HashCache
 from agent.targets.base import TargetContext
+from tests.integration.deploy_support import free_port, stop
 
 
 def make_context(command_timeout: float = 60, hash_workers: int = 2, cache: HashCache | None = None) -> TargetContext:
@@ -49,11 +50,6 @@ class Sshd:
 def sshd_available() -> bool:
     return os.path.exists(SSHD) and shutil.which("ssh-keygen") is not None
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def keygen(path: Path) -> Path:
@@ -99,9 +95,4 @@ def running_sshd(directory: Path) -> Iterator[Sshd]:
             wait_for_banner(port)
             yield Sshd(port, directory, directory / "client", known_hosts, host_public_key)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)

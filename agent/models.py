@@ -17,9 +17,10 @@ class Status(StrEnum):
     SKIP = "skip"
 
 
-# When several results combine, the worst wins; error outranks fail because "could not decide"
-# must never be read as "known good".
-_SEVERITY = {Status.SKIP: 0, Status.PASS: 1, Status.FAIL: 2, Status.ERROR: 3}
+# When several results combine, the worst wins. A proven failure outranks "could not decide": a
+# stale mirror whose checksum check could compare nothing is `fail` (the backup is stale), not
+# `error` (the agent could not check). Neither is ever read as a pass.
+_SEVERITY = {Status.SKIP: 0, Status.PASS: 1, Status.ERROR: 2, Status.FAIL: 3}
 
 
 def worst(statuses) -> Status:

@@ -129,6 +129,20 @@ def test_stale_stamp_fails_freshness(files_sandbox, sample_tree):
     assert copy.status != Status.PASS
 
 
+def test_stale_mirror_that_nothing_could_be_compared_on_reads_fail(files_sandbox, sample_tree):
+    """Every primary file is newer than the 3-day-old stamp, so files-checksum can compare nothing
+    (error); the copy and the dataset still read `fail`: the backup is stale, which was proven."""
+    _, copy_dir = files_layout(files_sandbox, sample_tree)
+    old = time.time() - 3 * 86400
+    os.utime(copy_dir / ".last-sync", (old, old))
+    run = files_sandbox.verify()
+    copy = copy_result(run, DATASET, "hdd")
+    assert check_result(copy, "freshness").status == Status.FAIL
+    assert check_result(copy, "files-checksum").status == Status.ERROR
+    assert copy.status == Status.FAIL, statuses(copy)
+    assert dataset_result(run, DATASET).status == Status.FAIL
+
+
 def test_missing_stamp_fails_freshness(files_sandbox, sample_tree):
     _, copy_dir = files_layout(files_sandbox, sample_tree)
     (copy_dir / ".last-sync").unlink()

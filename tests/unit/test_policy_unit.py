@@ -149,11 +149,27 @@ def test_an_immutability_check_that_failed_does_not_count() -> None:
 # --- the status arithmetic the policy relies on
 
 
-def test_worst_ranks_error_above_fail_above_pass_above_skip() -> None:
+def test_worst_ranks_fail_above_error_above_pass_above_skip() -> None:
     assert worst([Status.PASS, Status.SKIP]) == Status.PASS
     assert worst([Status.PASS, Status.FAIL]) == Status.FAIL
-    assert worst([Status.FAIL, Status.ERROR, Status.PASS]) == Status.ERROR
+    assert worst([Status.PASS, Status.ERROR]) == Status.ERROR
+    assert worst([Status.FAIL, Status.ERROR, Status.PASS]) == Status.FAIL, "a proven failure outranks 'could not decide'"
     assert worst([]) == Status.ERROR, "nothing decided is not a pass"
+
+
+def test_a_stale_copy_that_could_not_be_compared_reads_fail_not_error() -> None:
+    ds = dataset(["hdd", "nas"])
+    spec = ds.copies[0]
+    stale = CopyResult(spec, [CheckResult("reachable", Status.PASS, ""),
+                              CheckResult("freshness", Status.FAIL, "stale: 3d old > RPO 1d"),
+                              CheckResult("files-checksum", Status.ERROR, "nothing could be compared")])
+    assert stale.status == Status.FAIL
+    unsure = CopyResult(spec, [CheckResult("reachable", Status.PASS, ""),
+                               CheckResult("files-checksum", Status.ERROR, "unreadable")])
+    assert unsure.status == Status.ERROR
+    copies = [results(ds)[0], stale, results(ds)[2]]
+    verdict = policy_321.run_dataset(ds, copies)
+    assert DatasetResult(ds, copies, verdict).status == Status.FAIL
 
 
 def test_copy_status_never_passes_without_a_passing_check() -> None:

@@ -3,7 +3,9 @@ verified, with an after-action record comparing RTO and RPO, actual against targ
 
 RTO actual is the wall time from the drill's start until the data is back and proven (opening the
 copy, listing, restoring, hashing): what a real recovery would take on this machine. RPO actual is
-the age of the restored data: the drill's time minus the restored backup's time. The record is
+the age of the restored data: the drill's time minus the restored backup's time. A drill that was
+interrupted, errored or brought back wrong content showed no recovery: its RTO and RPO verdicts
+(`rto_met`, `rpo_met`) are null, "not established", and the report counts it as not achieved. The record is
 form QEF-19-03, kind "drill", appended to the same chained store as the verification records.
 """
 
@@ -120,28 +122,39 @@ def run_drill(config: Config, dataset: Dataset, spec: CopySpec, progress: Progre
     rpo_actual = (session.started - last_backup_at).total_seconds() if last_backup_at else None
     result = DrillResult(dataset, spec, status, session.started, finished_at, elapsed, rpo_actual, last_backup_at,
                          errors)
-    if status == "pass":
-        if elapsed > result.rto_target_seconds:
+    # Only a drill that brought every file back proven says anything about the RTO: an interrupted,
+    # errored or wrong-content drill ran for some seconds, but the business was not back.
+    content_proven = status == "pass"
+    rto_met = elapsed <= result.rto_target_seconds if content_proven else None
+    rpo_met = rpo_actual <= result.rpo_target_seconds if content_proven and rpo_actual is not None else None
+    if content_proven:
+        if not rto_met:
             result.status = "fail"
             errors.append(f"RTO missed: restore took {format_duration(elapsed)} ({elapsed:.1f}s), "
                           f"target {format_duration(result.rto_target_seconds)}")
-        if rpo_actual is not None and rpo_actual > result.rpo_target_seconds:
+        if rpo_met is False:
             result.status = "fail"
             errors.append(f"RPO missed: restored data is {format_duration(rpo_actual)} old, "
                           f"target {format_duration(result.rpo_target_seconds)}")
     result.measured = {
         "rto_target_seconds": result.rto_target_seconds,
-        "rto_actual_seconds": round(elapsed, 3),
+        # The RTO actual exists only for a drill whose data came back proven; the elapsed time always.
+        "rto_actual_seconds": round(elapsed, 3) if content_proven else None,
+        "elapsed_seconds": round(elapsed, 3),
         "rpo_target_seconds": result.rpo_target_seconds,
         "rpo_actual_seconds": round(rpo_actual, 3) if rpo_actual is not None else None,
-        "rto_met": elapsed <= result.rto_target_seconds,
-        "rpo_met": rpo_actual is not None and rpo_actual <= result.rpo_target_seconds,
+        "content_proven": content_proven,
+        "rto_met": rto_met,
+        "rpo_met": rpo_met,
         "bytes_restored": measured.get("bytes_restored", 0),
         "files": measured.get("files", 0),
         "errors": errors,
         **{k: v for k, v in measured.items() if k not in ("files", "bytes_restored")},
     }
-    result.detail = (f"RTO actual {format_duration(elapsed)} vs target {format_duration(result.rto_target_seconds)}; "
+    rto_text = (f"RTO actual {format_duration(elapsed)} vs target {format_duration(result.rto_target_seconds)}"
+                if content_proven else
+                f"RTO not established (the data was not restored and proven; stopped after {format_duration(elapsed)})")
+    result.detail = (f"{rto_text}; "
                      f"RPO actual {format_duration(rpo_actual)} vs target {format_duration(result.rpo_target_seconds)}; "
                      f"{result.measured['files']} files, {format_size(result.measured['bytes_restored'])}"
                      + (f"; {len(errors)} error(s): {errors[0]}" if errors else ""))
@@ -160,7 +173,8 @@ def record_row(result: DrillResult, config: Config, tool_versions: dict[str, str
         "age_seconds": result.measured["rpo_actual_seconds"],
         "rpo_seconds": dataset.process.rpo_seconds, "rto_seconds": dataset.process.rto_seconds,
         "bytes_verified": result.measured["bytes_restored"] if result.status == "pass" else None,
-        "restore_seconds": result.measured["rto_actual_seconds"],
+        # How long the attempt ran; only `measured.rto_met` (null unless the data came back proven) judges it.
+        "restore_seconds": result.measured["elapsed_seconds"],
         # A drill's verdict is its actual time; the projection stays in `measured` only.
         "projected_restore_seconds": None,
         "measured": json.dumps({"started_at": iso(result.started_at), **result.measured}, ensure_ascii=False,
@@ -173,7 +187,9 @@ def record_row(result: DrillResult, config: Config, tool_versions: dict[str, str
 def after_action(result: DrillResult, record_no: int | None) -> str:
     """The after-action summary printed at the end of a drill (bilingual labels, as the records are)."""
 
-    def verdict(met: bool) -> str:
+    def verdict(met: bool | None) -> str:
+        if met is None:
+            return "未确定 / not established"
         return "达标 / met" if met else "未达标 / MISSED"
 
     m = result.measured
@@ -184,8 +200,9 @@ def after_action(result: DrillResult, record_no: int | None) -> str:
         f"  副本 / copy        {spec.target.name} ({spec.form}, {spec.target.medium}, {spec.target.location})"
         + (f", snapshot {m['snapshot']}" if m.get("snapshot") else ""),
         f"  时间 / when        {iso(result.started_at)} → {iso(result.finished_at)}",
-        f"  RTO actual {format_duration(m['rto_actual_seconds'])} ({m['rto_actual_seconds']:.1f}s)  "
-        f"target {format_duration(m['rto_target_seconds'])}  {verdict(m['rto_met'])}",
+        (f"  RTO actual {format_duration(m['rto_actual_seconds'])} ({m['rto_actual_seconds']:.1f}s)  "
+         if m["rto_actual_seconds"] is not None else f"  RTO actual —  (ran {m['elapsed_seconds']:.1f}s)  ")
+        + f"target {format_duration(m['rto_target_seconds'])}  {verdict(m['rto_met'])}",
         f"  RPO actual {format_duration(m['rpo_actual_seconds'])}"
         + (f" ({m['rpo_actual_seconds']:.0f}s)" if m["rpo_actual_seconds"] is not None else "")
         + f"  target {format_duration(m['rpo_target_seconds'])}  {verdict(m['rpo_met'])}",

@@ -111,6 +111,10 @@ class RestoreEntry:
     # The data came back and was proven (every file hashed and matching). A quick restore of the
     # wrong bytes, or a drill that stopped early, is no RTO achievement however short it took.
     proven: bool = False
+    # Drills: the age of the restored data against the RPO, and why a drill did not pass.
+    rpo_actual_seconds: float | None = None
+    rpo_seconds: float | None = None
+    reason: str = ""
 
     @property
     def within_rto(self) -> bool | None:
@@ -297,7 +301,7 @@ def build_report(store: RecordStore, month: str, generated_at: datetime, today: 
         completeness=completeness,
         rto=RtoAchievement(tuple(sorted(restore_tests + drills, key=lambda e: e.record_no))),
         datasets=datasets,
-        exceptions=tuple(_exceptions(verification)),
+        exceptions=tuple(_exceptions(rows)),
         drills=drills,
         record_versions=tuple(versions),
         operators=tuple(sorted({r["operator"] for r in rows if r.get("operator")})),
@@ -375,25 +379,27 @@ def _is_restore_test(row: dict[str, Any]) -> bool:
         (row.get("check_name") or "").startswith("restore") or row.get("projected_restore_seconds") is not None)
 
 
-# A drill (agent/drill.py) whose every file came back proven is `pass`, or `fail` when only the
-# actual times missed their targets; these are the prefixes of those two errors.
-DRILL_TIME_ERRORS = ("RTO missed", "RPO missed")
+# Before drills recorded `content_proven`, a drill whose every file came back proven was `pass`,
+# or `fail` when only the actual times missed their targets (errors with these prefixes).
+LEGACY_DRILL_TIME_ERRORS = ("RTO missed", "RPO missed")
 
 
 def _proven(row: dict[str, Any]) -> bool:
     """Whether the restore on this record brought every file back proven, as the record says.
 
     restore-test (checks/restore_test.py): `pass` only — a `fail` is wrong content or a projection
-    over the RTO, an `error` could not decide. Drill (QEF-19-03): `pass`, or a `fail` whose only
-    errors are the RTO/RPO judgements of an otherwise proven restore (measured.errors)."""
+    over the RTO, an `error` could not decide. Drill (QEF-19-03): its `content_proven` field; records
+    written before that field: `pass`, or a `fail` whose only errors are the RTO/RPO judgements."""
     result = row.get("result")
-    if result == "pass":
-        return True
-    if row.get("kind") != "drill" or result != "fail":
-        return False
-    errors = _measured(row).get("errors")
-    return (isinstance(errors, list) and bool(errors)
-            and all(isinstance(e, str) and e.startswith(DRILL_TIME_ERRORS) for e in errors))
+    if row.get("kind") == "drill":
+        measured = _measured(row)
+        if "content_proven" in measured:
+            return measured["content_proven"] is True and result in ("pass", "fail")
+        errors = measured.get("errors")
+        return result == "pass" or (result == "fail" and isinstance(errors, list) and bool(errors)
+                                    and all(isinstance(e, str) and e.startswith(LEGACY_DRILL_TIME_ERRORS)
+                                            for e in errors))
+    return result == "pass"
 
 
 def _restore_entry(row: dict[str, Any], kind: str) -> RestoreEntry:
@@ -409,7 +415,15 @@ def _restore_entry(row: dict[str, Any], kind: str) -> RestoreEntry:
         rto_seconds=row.get("rto_seconds") if row.get("rto_seconds") is not None else measured.get(
             "rto_seconds", measured.get("rto_target_seconds")),
         proven=_proven(row),
+        rpo_actual_seconds=measured.get("rpo_actual_seconds", row.get("age_seconds")),
+        rpo_seconds=row.get("rpo_seconds") if row.get("rpo_seconds") is not None else measured.get("rpo_target_seconds"),
+        reason=_first_error(measured) if row.get("result") != "pass" else "",
     )
+
+
+def _first_error(measured: dict[str, Any]) -> str:
+    errors = measured.get("errors")
+    return "; ".join(str(e) for e in errors) if isinstance(errors, list) else ""
 
 
 def _exception_key(row: dict[str, Any]) -> tuple[str, ...] | None:
@@ -422,6 +436,9 @@ def _exception_key(row: dict[str, Any]) -> tuple[str, ...] | None:
         return (kind, row.get("dataset") or "", "", "", "", row.get("check_name") or "")
     if kind == "run":
         return (kind, "", "", "", "", "run")
+    if kind == "drill":
+        return (kind, row.get("dataset") or "", row.get("target") or "", row.get("role") or "",
+                row.get("form_of_copy") or "", "drill")
     return None
 
 

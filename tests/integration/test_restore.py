@@ -388,6 +388,7 @@ def test_drill_writes_a_qef_19_03_record_with_actual_against_target(sandbox, res
     assert measured["rpo_target_seconds"] == 86400 and 0 <= measured["rpo_actual_seconds"] < 3600
     assert measured["files"] == 6 and measured["bytes_restored"] > 0
     assert measured["errors"] == []
+    assert measured["content_proven"] is True and measured["rto_met"] is True
     assert leftover_scratch(sandbox) == []
 
 
@@ -420,6 +421,12 @@ def test_sigterm_during_a_drill_removes_scratch_and_records_the_drill_as_interru
         (row,) = list(store.rows(kind="drill"))
         assert store.verify_chain().ok
     assert row["result"] == "interrupted" and row["form"] == FORM_DRILL
+    # An interrupted drill showed no recovery: no RTO verdict, in the output and on the record.
+    measured = json.loads(row["measured"])
+    assert measured["rto_met"] is None and measured["content_proven"] is False
+    assert measured["rto_actual_seconds"] is None and measured["elapsed_seconds"] > 0
+    assert "not established" in stdout and "达标 / met" not in stdout
+    assert "RTO not established" in row["detail"]
 
 
 def test_restore_size_without_stats_is_the_listing_sum_and_never_below_restics(tmp_path, restic_template, make_repo):

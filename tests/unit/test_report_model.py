@@ -109,3 +109,35 @@ def test_a_quick_restore_that_proved_nothing_is_no_rto_achievement(tmp_path: Pat
         report = build_report(store, "2026-11", GENERATED)
     assert [e.within_rto for e in report.rto.entries] == [False, False, False, False, True]
     assert report.rto.met == 1 and report.rto.rate == pytest.approx(1 / 5)
+
+
+def test_drills_without_proven_content_have_no_rto_and_are_exceptions(tmp_path: Path) -> None:
+    """Drills as agent/drill.py writes them now (`content_proven`, `rto_met` null when not shown):
+    an interrupted or errored drill is not an RTO achievement, its reason and its RPO actual against
+    target are in the drill table, and every drill that did not pass is listed among the exceptions."""
+    drill = {"form": FORM_DRILL, "run_id": "d", "kind": "drill", "dataset": "platform-db", "target": "nas",
+             "role": "backup", "form_of_copy": "restic", "check_name": "drill", "rto_seconds": 14400,
+             "rpo_seconds": 86400, "projected_restore_seconds": None}
+
+    def drill_row(day: int, result: str, proven: bool, seconds: float | None, errors: list[str]) -> dict:
+        measured = {"rto_actual_seconds": seconds, "elapsed_seconds": 3.0, "content_proven": proven,
+                    "rto_met": (seconds <= 14400) if proven else None, "rpo_actual_seconds": 7200.0,
+                    "rpo_target_seconds": 86400, "errors": errors}
+        return {**drill, "recorded_at": f"2026-11-{day:02d}T03:00:00Z", "result": result, "restore_seconds": seconds,
+                "age_seconds": 7200.0, "detail": errors[0] if errors else "ok", "measured": json.dumps(measured)}
+
+    rows = [
+        drill_row(3, "interrupted", False, None, ["interrupted by a signal before the restore completed"]),
+        drill_row(4, "error", False, None, ["reachable: not mounted"]),
+        drill_row(5, "fail", False, None, ["1 restored file differs (a.bin)"]),
+        drill_row(6, "fail", True, 60.0, ["RPO missed: restored data is 2 d old, target 1 d"]),
+        drill_row(7, "pass", True, 60.0, []),
+    ]
+    with _store(tmp_path, rows) as store:
+        report = build_report(store, "2026-11", GENERATED)
+    assert [d.within_rto for d in report.drills] == [None, None, None, True, True]
+    assert report.rto.met == 2 and report.rto.rate == pytest.approx(2 / 5)
+    assert report.drills[0].reason.startswith("interrupted") and report.drills[4].reason == ""
+    assert all(d.rpo_actual_seconds == 7200.0 and d.rpo_seconds == 86400 for d in report.drills)
+    (episode,) = [e for e in report.exceptions if e.kind == "drill"]
+    assert episode.records == (1, 2, 3, 4) and episode.recovered_record == 5

@@ -434,7 +434,8 @@ def report(ctx: click.Context, month: str, formats: str, out_dir: str | None, ge
     with _store(ctx) as store:
         try:
             written = reports.write_reports(store, month, Path(out_dir) if out_dir else config.agent.state_dir / "reports",
-                                            chosen, pinned, cache_dir=config.agent.state_dir / "cache")
+                                            chosen, pinned, cache_dir=config.agent.state_dir / "cache",
+                                            company=config.agent.company)
         except reports.ReportError as error:
             raise AgentError(str(error)) from None
         chain = store.verify_chain()

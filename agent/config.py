@@ -137,6 +137,7 @@ class AgentSettings:
     records_db: Path
     operator: str
     host: str
+    company: str = ""
     concurrency: int = 4
     command_timeout_seconds: float = 3600.0
     run_budget_seconds: float = 6 * 3600.0
@@ -460,6 +461,7 @@ def _build(document: dict, path: Path) -> Config:
         scratch_dir=resolve(raw_agent.get("scratch_dir"), DEFAULT_SCRATCH_DIR),
         records_db=resolve(raw_agent.get("records_db"), str(state_dir / "records.sqlite")),
         operator=str(raw_agent.get("operator", "")),
+        company=str(raw_agent.get("company", "")),
         host=str(raw_agent.get("host") or socket.gethostname()),
         concurrency=raw_agent.get("concurrency", 4),
         command_timeout_seconds=parse_duration(raw_agent.get("command_timeout", "1h")),

@@ -49,6 +49,7 @@ agent:
   metrics_file: metrics/backup_agent.prom
   scratch_dir: scratch
   operator: 王婧 (demo)
+  company: Lithera (demo)
   concurrency: 4
   command_timeout: 10m
 policy: {copies: 3, media: 2, offsite: 1}

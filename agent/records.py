@@ -44,7 +44,7 @@ FIELDS: tuple[tuple[str, str, str], ...] = (
     ("result", "结果", "Result"),
     ("detail", "说明", "Detail"),
     ("last_backup_at", "最后备份时间", "Last backup"),
-    ("age_seconds", "备份时长(秒)", "Age (s)"),
+    ("age_seconds", "备份距今(秒)", "Age (s)"),
     ("rpo_seconds", "RPO(秒)", "RPO (s)"),
     ("rto_seconds", "RTO(秒)", "RTO (s)"),
     ("bytes_verified", "已验证字节", "Bytes verified"),

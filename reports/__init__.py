@@ -21,7 +21,8 @@ FORMATS = ("html", "pdf", "csv")
 
 
 def write_reports(store: RecordStore, month: str, out_dir: str | Path, formats: Sequence[str] = FORMATS,
-                  generated_at: datetime | None = None, cache_dir: Path | None = None) -> list[Path]:
+                  generated_at: datetime | None = None, cache_dir: Path | None = None,
+                  company: str = "") -> list[Path]:
     """Given a RecordStore and "YYYY-MM", write QEF-19-05_<month>.{html,pdf,csv} into out_dir and
     return the paths written. generated_at (aware datetime) pins the one timestamp of the report.
     cache_dir (the CLI passes STATE_DIR/cache) is where matplotlib and fontconfig may keep their
@@ -49,7 +50,7 @@ def write_reports(store: RecordStore, month: str, out_dir: str | Path, formats: 
     if "html" in formats or "pdf" in formats:
         from reports.render_html import render_html
 
-        html = render_html(report)
+        html = render_html(report, company)
     if "html" in formats:
         path = stem.with_suffix(".html")
         path.write_text(html, encoding="utf-8")

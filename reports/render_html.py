@@ -20,7 +20,6 @@ from reports import chart
 from reports.fonts import find_cjk_font
 from reports.monthly import MET, NO_RECORD, NOT_MET, NOT_YET, MonthlyReport
 
-COMPANY = "Lithera"
 TEMPLATES = Path(__file__).parent / "templates"
 NO_DATA = "无数据 / no data"
 
@@ -70,13 +69,14 @@ def chart_uris(report: MonthlyReport) -> dict[str, str | None]:
     return uris
 
 
-def render_html(report: MonthlyReport) -> str:
-    """Return the report as an HTML document (UTF-8 text)."""
+def render_html(report: MonthlyReport, company: str = "") -> str:
+    """Return the report as an HTML document (UTF-8 text); company is `agent.company` from the
+    configuration (the records do not carry it), shown on the cover and in the footer."""
     font = find_cjk_font()
     template = environment().get_template("report.html.j2")
     return template.render(
         report=report,
-        company=COMPANY,
+        company=company,
         charts=chart_uris(report),
         font_family=font.family,
         MET=MET, NOT_MET=NOT_MET, NO_RECORD=NO_RECORD, NOT_YET=NOT_YET,

@@ -276,6 +276,14 @@ def test_exceptions_list_every_failure_with_its_recovery(month: Month) -> None:
         assert f"#{number}" in html
 
 
+def test_company_comes_from_the_configuration(month: Month) -> None:
+    report = _report(month)
+    named = render_html(report, "Acme 化工贸易")
+    assert "Acme 化工贸易" in named and "Lithera" not in named.split("<body")[1].split("数据集 / Dataset")[0]
+    unnamed = render_html(report)
+    assert '<tr><th>公司 / Company</th><td>—</td></tr>' in unnamed
+
+
 def test_cli_writes_html_pdf_csv_with_embedded_cjk_font(month: Month, tmp_path: Path) -> None:
     out = tmp_path / "out"
     done = _cli("--config", str(month.config_path), "report", "--month", MONTH, "--out", str(out),

@@ -199,12 +199,14 @@ def test_alerts_fire_on_what_the_agent_writes(tmp_path: Path) -> None:
             {"eval_time": "5m", "alertname": "BackupAgentRPOBreach", "exp_alerts": [{
                 "exp_labels": {"severity": "warning", **copy},
                 "exp_annotations": {
+                    "runbook_url": "README.md#backupagentrpobreach",
                     "summary": "finance-records: backup copy on hdd is older than its RPO",
                     "description": "Dataset finance-records (finance-payments), backup copy on hdd (files, hdd at "
                                    f"kc-home): last good backup {_humanize(age)} old at the last run, RPO 1d 0h 0m 0s."}}]},
             {"eval_time": "5m", "alertname": "BackupAgentDatasetNotCompliant", "exp_alerts": [{
                 "exp_labels": {"severity": "critical", "dataset": "finance-records", "process": "finance-payments"},
                 "exp_annotations": {
+                    "runbook_url": "README.md#backupagentdatasetnotcompliant",
                     "summary": "finance-records: 3-2-1 policy not met",
                     "description": "Dataset finance-records (finance-payments) does not meet its copy policy on "
                                    "verified copies: 2 verified of 3 required copies, 2 distinct media, 1 offsite. "
@@ -282,3 +284,26 @@ def test_metric_names_lexer() -> None:
     assert metric_names("time() - backup_agent_last_run_timestamp_seconds > 24 * 3600 + 1e3") == \
         {"backup_agent_last_run_timestamp_seconds"}
     assert metric_names('count(x{status="error"} == 1) or vector(0)') == {"x"}
+
+
+def test_every_alert_has_a_runbook_section_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    anchors = {re.sub(r"[^a-z0-9 -]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+               for line in readme.splitlines() if line.startswith("#")}
+    for group in yaml.safe_load(RULES.read_text(encoding="utf-8"))["groups"]:
+        for rule in group["rules"]:
+            if "alert" not in rule:
+                continue
+            url = rule["annotations"].get("runbook_url", "")
+            assert url.startswith("README.md#"), rule["alert"]
+            assert url.split("#", 1)[1] in anchors, (rule["alert"], url)
+
+
+def test_dashboard_asks_for_its_data_source_and_every_panel_follows_the_instance() -> None:
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    (source,) = dashboard["__inputs"]
+    assert source["type"] == "datasource" and source["pluginId"] == "prometheus"
+    for panel in _panels():
+        for target in panel.get("targets", []):
+            for selector in re.findall(r"backup_agent_\w+(\{[^}]*\})?", target["expr"]):
+                assert 'instance=~"$instance"' in selector, (panel["title"], target["expr"])

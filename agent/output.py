@@ -21,7 +21,7 @@ _COLOURS = {Status.PASS: "32", Status.FAIL: "31", Status.ERROR: "35", Status.SKI
 
 
 def run_document(run: RunResult) -> dict[str, Any]:
-    """The --json document of DESIGN.md's contract."""
+    """The --json document of the command-line contract (README, "Command line")."""
     datasets = []
     for dataset_result in run.datasets:
         dataset = dataset_result.dataset

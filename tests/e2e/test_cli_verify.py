@@ -1,4 +1,4 @@
-"""`backup-agent verify` on the demo sandbox: DESIGN.md's --json contract, exit codes, filters.
+"""`backup-agent verify` on the demo sandbox: the --json contract (README), exit codes, filters.
 
 The sandbox's shipping-docs is deliberately non-compliant (its HDD mirror is two days old
 against a 4h RPO); every other dataset must pass."""

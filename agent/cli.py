@@ -259,16 +259,44 @@ def _store(ctx: click.Context, must_exist: bool = True):
     return RecordStore(path)
 
 
+def _moment(text: str | None, zone_name: str | None, option: str):
+    """Parse a time typed on the command line (agent.clock.parse_moment); a bad one is a usage error."""
+    from agent.clock import parse_moment, parse_zone
+
+    if text is None:
+        return None
+    try:
+        return parse_moment(text, parse_zone(zone_name) if zone_name else None)
+    except ValueError as error:
+        raise UsageError(f"{option}: {error}") from None
+
+
+TIME_OPTION_HELP = "ISO 8601 with an offset (2026-11-30T00:00:00+08:00) or a date (2026-11-30, a day in UTC or --tz)"
+_since_option = click.option("--since", metavar="TIME", help=f"From this time (inclusive): {TIME_OPTION_HELP}.")
+_until_option = click.option("--until", metavar="TIME", help="Before this time (exclusive); same forms as --since.")
+_tz_option = click.option("--tz", "zone", metavar="ZONE",
+                          help="Zone for dates and times without an offset: Asia/Shanghai, +08:00 (default UTC).")
+
+
 @records.command("list")
-@click.option("--since", metavar="TIME", help="From this time (ISO 8601, e.g. 2026-11-01).")
-@click.option("--until", metavar="TIME", help="Before this time.")
+@_since_option
+@_until_option
+@_tz_option
 @click.option("--kind", type=click.Choice(["check", "copy", "dataset", "run", "drill"]), help="Only this kind of record.")
 @click.option("--limit", type=int, default=50, show_default=True, help="Show the last N (0 = all).")
 @click.pass_context
-def records_list(ctx: click.Context, since: str | None, until: str | None, kind: str | None, limit: int) -> None:
-    """Show records, newest last."""
+def records_list(ctx: click.Context, since: str | None, until: str | None, zone: str | None, kind: str | None,
+                 limit: int) -> None:
+    """Show records, newest last.
+
+    \b
+    Examples:
+      backup-agent records list --since 2026-11-01 --until 2026-12-01
+      backup-agent records list --since 2026-11-30 --tz Asia/Shanghai --kind drill
+    """
+    bounds = _moment(since, zone, "--since"), _moment(until, zone, "--until")
     with _store(ctx) as store:
-        rows = list(store.rows(since, until, kind=kind))
+        rows = list(store.rows(*bounds, kind=kind))
     for row in rows[-limit:] if limit else rows:
         where = "/".join(x for x in (row["dataset"], row["target"]) if x) or "-"
         click.echo(f"{row['record_no']:>6} {row['recorded_at']} {row['kind']:<7} {where:<28} "
@@ -277,16 +305,24 @@ def records_list(ctx: click.Context, since: str | None, until: str | None, kind:
 
 @records.command("export")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
-@click.option("--since", metavar="TIME", help="From this time (ISO 8601).")
-@click.option("--until", metavar="TIME", help="Before this time.")
+@_since_option
+@_until_option
+@_tz_option
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
 @click.pass_context
-def records_export(ctx: click.Context, fmt: str, since: str | None, until: str | None, output: str | None) -> None:
-    """Export records: CSV (UTF-8 with BOM, headers in Chinese and English) or JSONL."""
+def records_export(ctx: click.Context, fmt: str, since: str | None, until: str | None, zone: str | None,
+                   output: str | None) -> None:
+    """Export records: CSV (UTF-8 with BOM, headers in Chinese and English) or JSONL.
+
+    \b
+    Example (an auditor in China, November in local days):
+      backup-agent records export --since 2026-11-01 --until 2026-12-01 --tz Asia/Shanghai -o nov.csv
+    """
     from agent.records import export_csv, export_jsonl
 
+    bounds = _moment(since, zone, "--since"), _moment(until, zone, "--until")
     with _store(ctx) as store:
-        rows = list(store.rows(since, until))
+        rows = list(store.rows(*bounds))
     text = export_csv(rows) if fmt == "csv" else export_jsonl(rows)
     data = ("\ufeff" + text if fmt == "csv" else text).encode("utf-8")
     if output:
@@ -410,24 +446,21 @@ def demo(ctx: click.Context, directory: str, as_json: bool) -> None:
 @click.option("--format", "formats", default="html,pdf,csv", show_default=True, metavar="LIST",
               help="Comma-separated: html, pdf, csv.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output directory (default STATE_DIR/reports).")
-@click.option("--generated-at", metavar="ISO", help="Pin the one timestamp on the report (ISO 8601), for reproducible output.")
+@click.option("--generated-at", metavar="TIME",
+              help="Pin the one timestamp on the report, for reproducible output: " + TIME_OPTION_HELP + ".")
 @click.pass_context
 def report(ctx: click.Context, month: str, formats: str, out_dir: str | None, generated_at: str | None) -> None:
     """Write the monthly QEF-19-05 verification report (bilingual HTML, A4 PDF, CSV) from the
     records store alone; no target is contacted. Exit 0 when written, 1 when written but the
     record chain is broken (the cover says so), 2 for a bad month or format, 3 when it cannot be made."""
-    from datetime import UTC, datetime
-
     import reports
 
     chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
     try:
         reports.parse_month(month)
-        pinned = datetime.fromisoformat(generated_at.replace("Z", "+00:00")) if generated_at else None
-    except (reports.ReportError, ValueError) as error:
+    except reports.ReportError as error:
         raise UsageError(str(error)) from None
-    if pinned is not None and pinned.tzinfo is None:
-        pinned = pinned.replace(tzinfo=UTC)
+    pinned = _moment(generated_at, None, "--generated-at")
     if not chosen or any(f not in reports.FORMATS for f in chosen):
         raise UsageError(f"--format {formats!r}: choose from {', '.join(reports.FORMATS)}")
     config = _load(ctx)

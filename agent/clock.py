@@ -4,7 +4,15 @@ BACKUP_AGENT_NOW (ISO 8601), so records are produced by the real pipeline at cho
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+TIME_HINT = ("ISO 8601 with a UTC offset (2026-11-30T00:00:00+08:00, 2026-11-30T16:00Z), or a date "
+             "(2026-11-30: that day from 00:00 in UTC, or in --tz)")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?", re.I)
+_OFFSET = re.compile(r"(UTC)?([+-])(\d{1,2})(?::?(\d{2}))?", re.I)
 
 
 def now() -> datetime:
@@ -21,6 +29,45 @@ def iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_zone(text: str) -> tzinfo:
+    """Given an IANA zone name (Asia/Shanghai), UTC, or an offset (+08:00, UTC+8), return it.
+    Raise ValueError naming what is accepted."""
+    if text.upper() in ("UTC", "Z"):
+        return UTC
+    offset = _OFFSET.fullmatch(text.strip())
+    if offset:
+        sign = -1 if offset.group(2) == "-" else 1
+        delta = timedelta(hours=int(offset.group(3)), minutes=int(offset.group(4) or 0))
+        if delta > timedelta(hours=14):
+            raise ValueError(f"--tz {text!r}: an offset is at most 14 hours")
+        return timezone(sign * delta)
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"--tz {text!r}: expected an IANA zone name (Asia/Shanghai), UTC, or an offset "
+                         "(+08:00)") from None
+
+
+def parse_moment(text: str, zone: tzinfo | None = None) -> datetime:
+    """Given a time an operator typed, return it as an aware UTC datetime; raise ValueError otherwise.
+
+    ISO 8601 with an offset or Z; without one, the time is in `zone` (default UTC). A plain date is
+    that day's start in `zone`. Anything else ("yesterday", "zzz", 2026-13-01) is refused, never
+    read as "no bound": a filter that silently matches nothing hides records from an auditor."""
+    text = text.strip()
+    zone = zone or UTC
+    try:
+        if _DATE.fullmatch(text):
+            day = date.fromisoformat(text)
+            return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+        if _DATE_TIME.fullmatch(text):
+            moment = datetime.fromisoformat(re.sub(r"z$", "+00:00", text, flags=re.I))
+            return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(UTC)
+    except ValueError:
+        pass
+    raise ValueError(f"{text!r} is not a time: expected {TIME_HINT}")
 
 
 def from_timestamp(seconds: float) -> datetime:

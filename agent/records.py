@@ -16,6 +16,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -152,15 +153,18 @@ class RecordStore:
         except (OSError, ValueError, KeyError, TypeError):
             return (-1, "")
 
-    def rows(self, since: str | None = None, until: str | None = None, run_id: str | None = None,
-             kind: str | None = None) -> Iterator[dict[str, Any]]:
+    def rows(self, since: datetime | str | None = None, until: datetime | str | None = None,
+             run_id: str | None = None, kind: str | None = None) -> Iterator[dict[str, Any]]:
+        """Records in number order; since (inclusive) and until (exclusive) are compared as times,
+        not as text (an offset or a fraction of a second must not move a record across a bound),
+        to the millisecond (SQLite's julianday)."""
         clauses, params = [], []
         if since:
-            clauses.append("recorded_at >= ?")
-            params.append(since)
+            clauses.append("julianday(recorded_at) >= julianday(?)")
+            params.append(iso(since) if isinstance(since, datetime) else since)
         if until:
-            clauses.append("recorded_at < ?")
-            params.append(until)
+            clauses.append("julianday(recorded_at) < julianday(?)")
+            params.append(iso(until) if isinstance(until, datetime) else until)
         if run_id:
             clauses.append("run_id = ?")
             params.append(run_id)

@@ -328,6 +328,49 @@ def test_since_until_filter_exports(store_dir: Path, since: str | None, until: s
     assert len(list(csv.reader(io.StringIO(result.stdout.decode("utf-8-sig"))))) == len(numbers) + 1
 
 
+def _filtered(store_dir: Path, *args: str):
+    """`records export --format jsonl ARGS` in-process (click's runner): (exit code, record numbers, stderr)."""
+    from click.testing import CliRunner
+
+    from agent.cli import cli as main_group
+
+    outcome = CliRunner().invoke(
+        main_group, ["--config", str(store_dir / "targets.yaml"), "records", "export", "--format", "jsonl", *args])
+    numbers = [json.loads(line)["record_no"] for line in outcome.stdout.splitlines()] if outcome.exit_code == 0 else []
+    return outcome.exit_code, numbers, outcome.stderr
+
+
+@pytest.mark.parametrize(("args", "numbers"), [
+    # An auditor in China: 13:00 on the 2nd in Beijing is 05:00Z; as text "…T05:00:00Z" < "…T13:00:00+08:00".
+    (["--until", "2026-11-02T13:00:00+08:00"], [1, 2, 3, 4]),
+    (["--since", "2026-11-02T13:00:00+08:00"], [5, 6, 7, 8, 9, 10, 11, 12]),
+    (["--since", "2026-11-03", "--tz", "Asia/Shanghai"], [9, 10, 11, 12]),
+    (["--since", "2026-11-02", "--until", "2026-11-03", "--tz", "+08:00"], [5, 6, 7, 8]),
+    (["--since", "2026-11-02T05:00Z", "--until", "2026-11-02T07:00:00.001Z"], [5, 6, 7]),
+])
+def test_time_filters_compare_times_not_text(store_dir: Path, args: list[str], numbers: list[int]) -> None:
+    code, found, stderr = _filtered(store_dir, *args)
+    assert code == 0, stderr
+    assert found == numbers
+
+
+@pytest.mark.parametrize("args", [["--since", "yesterday"], ["--since", "zzz"], ["--until", "2026-13-01"],
+                                  ["--since", "2026-11-02", "--tz", "Mars/Olympus"], ["--since", ""]])
+def test_a_time_that_cannot_be_read_is_a_usage_error_not_an_empty_export(store_dir: Path, args: list[str]) -> None:
+    code, found, stderr = _filtered(store_dir, *args)
+    assert code == 2 and found == []
+    assert args[0] in stderr or "--tz" in stderr
+
+
+def test_a_fraction_of_a_second_does_not_move_a_record_across_a_bound(tmp_path: Path) -> None:
+    row = {**make_rows(1)[0], "recorded_at": "2026-11-02T05:00:00.500000Z"}
+    with RecordStore(tmp_path / "r.sqlite") as store:
+        store.append([row])
+        since = datetime(2026, 11, 2, 5, tzinfo=UTC)
+        assert [r["record_no"] for r in store.rows(since=since)] == [1]
+        assert [r["record_no"] for r in store.rows(until=since)] == []
+
+
 def test_records_list(store_dir: Path) -> None:
     result = cli(store_dir, "list", "--since", "2026-11-03", "--limit", "0")
     assert result.returncode == 0

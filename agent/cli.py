@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -51,9 +52,12 @@ def _load(ctx: click.Context) -> Config:
 @click.option("--config", "config", metavar="FILE", envvar=None,
               help="targets.yaml (default: $BACKUP_AGENT_CONFIG, /etc/backup-agent/targets.yaml, ./targets.yaml).")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.option("-q", "--quiet", count=True, help="Less log output: errors only.")
+@click.option("--log-json", is_flag=True, help="Log lines as JSON objects on stderr (for log collectors).")
+@click.option("--no-color", is_flag=True, help="No colour in tables (also: the NO_COLOR environment variable).")
 @click.version_option(__version__, prog_name="backup-agent")
 @click.pass_context
-def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
+def cli(ctx: click.Context, config: str | None, verbose: int, quiet: int, log_json: bool, no_color: bool) -> None:
     """backup-agent: proves every copy of every dataset is fresh within its RPO and intact,
     checks the 3-2-1 rule on the copies that verified, and writes QEF-19-05 records and metrics.
 
@@ -61,14 +65,52 @@ def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
     Start with:  backup-agent demo            (a sandbox with sample data, real restic)
     Then:        backup-agent config check && backup-agent verify
     """
-    level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     ctx.ensure_object(dict)
-    ctx.obj["config"] = config
-    ctx.obj["verbose"] = verbose > 0
+    ctx.obj.update(config=config, verbose=verbose, quiet=quiet, log_json=log_json, no_color=no_color)
+    _configure_logging(ctx)
     from agent import interrupt
 
     interrupt.install_signal_handlers()  # SIGTERM raises, so restores remove their scratch and runs are recorded
+
+
+def _configure_logging(ctx: click.Context) -> None:
+    from agent import logs
+
+    settings = ctx.find_root().obj
+    logs.configure(settings["verbose"], settings["quiet"], settings["log_json"])
+
+
+def _colour(ctx: click.Context) -> bool:
+    """Colour only on a terminal, and never with --no-color or NO_COLOR set (https://no-color.org)."""
+    return sys.stdout.isatty() and not ctx.find_root().obj.get("no_color") and not os.environ.get("NO_COLOR")
+
+
+def _late_option(name: str):
+    """A callback for -v/-q/--no-color given after the subcommand: they add to the group's."""
+
+    def callback(ctx: click.Context, _param: click.Parameter, value: int | bool) -> None:
+        if value:
+            settings = ctx.find_root().obj
+            settings[name] = settings[name] + value if isinstance(value, int) and not isinstance(value, bool) else value
+            _configure_logging(ctx)
+
+    return callback
+
+
+def _accept_global_options_after_subcommands(group: click.Group) -> None:
+    """`backup-agent verify -v` reads as `backup-agent -v verify`, as restic and borgmatic users type it."""
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            _accept_global_options_after_subcommands(command)
+            continue
+        command.params += [
+            click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_late_option("verbose"),
+                         help="More log output (-vv for debug); same as before the command."),
+            click.Option(["-q", "--quiet"], count=True, expose_value=False, callback=_late_option("quiet"),
+                         help="Less log output: errors only."),
+            click.Option(["--no-color"], is_flag=True, expose_value=False, callback=_late_option("no_color"),
+                         help="No colour (also: NO_COLOR)."),
+        ]
 
 
 def _select(config: Config, datasets: tuple[str, ...], targets: tuple[str, ...]):
@@ -146,7 +188,7 @@ def verify(ctx: click.Context, datasets: tuple[str, ...], targets: tuple[str, ..
     if as_json:
         click.echo(json.dumps(output.run_document(run), ensure_ascii=False, indent=2))
     else:
-        click.echo(output.run_table(run, colour=sys.stdout.isatty(), verbose=ctx.obj.get("verbose", False)))
+        click.echo(output.run_table(run, colour=_colour(ctx), verbose=ctx.obj.get("verbose", 0) > 0))
     if run.interrupted:
         click.echo("backup-agent: interrupted; what finished is recorded (run result: interrupted)", err=True)
         ctx.exit(EXIT_AGENT)
@@ -477,6 +519,9 @@ def report(ctx: click.Context, month: str, formats: str, out_dir: str | None, ge
     if not chain.ok:
         click.echo(f"warning: record chain BROKEN at record {chain.broken_at}: {chain.reason} (stated on the cover)", err=True)
         ctx.exit(EXIT_BREACH)
+
+
+_accept_global_options_after_subcommands(cli)
 
 
 def main() -> None:

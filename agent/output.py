@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+import io
+import shutil
+from typing import TYPE_CHECKING, Any
 
 from agent.clock import iso
 from agent.models import RunResult, Status
 from agent.units import format_duration
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 NAMED_PATHS = 5
 
@@ -17,7 +22,9 @@ def name_paths(paths: list[str]) -> str:
     return shown + (f", … (+{len(paths) - NAMED_PATHS})" if len(paths) > NAMED_PATHS else "")
 
 
-_COLOURS = {Status.PASS: "32", Status.FAIL: "31", Status.ERROR: "35", Status.SKIP: "2"}
+_STYLES = {Status.PASS: "green", Status.FAIL: "bold red", Status.ERROR: "magenta", Status.SKIP: "dim"}
+# Wide enough for the details of a failing check when the output is not a terminal (a log, a mail).
+PLAIN_WIDTH = 200
 
 
 def run_document(run: RunResult) -> dict[str, Any]:
@@ -63,36 +70,77 @@ def run_document(run: RunResult) -> dict[str, Any]:
     }
 
 
-def paint(text: str, status: Status, colour: bool) -> str:
-    return f"\033[{_COLOURS[status]}m{text}\033[0m" if colour else text
+def _console(colour: bool, width: int | None):
+    from rich.console import Console
+
+    return Console(file=io.StringIO(), force_terminal=colour, color_system="standard" if colour else None,
+                   width=width or (shutil.get_terminal_size((PLAIN_WIDTH, 24)).columns if colour else PLAIN_WIDTH),
+                   highlight=False, emoji=False, markup=False, legacy_windows=False)
 
 
-def run_table(run: RunResult, *, colour: bool = False, verbose: bool = False) -> str:
-    """A readable summary: one block per dataset, one line per copy, the reasons for anything not passing."""
-    lines = []
+def _status(status: Status) -> Text:
+    from rich.text import Text
+
+    return Text(str(status).upper() if status in (Status.PASS, Status.FAIL) else str(status), style=_STYLES[status])
+
+
+def _restore_cell(copy) -> str:
+    """A passing restore test's projected full restore time against the RTO, e.g. "1m ≤ RTO 4h"."""
+    check = next((c for c in copy.checks if c.name == "restore-test" and c.status != Status.SKIP), None)
+    if check is None or check.measured.get("projected_restore_seconds") is None:
+        return "-"
+    projected = check.measured["projected_restore_seconds"]
+    rto = check.measured.get("rto_seconds")
+    mark = "≤" if check.status == Status.PASS else ">" if rto and projected > rto else "?"
+    shown = "<1s" if projected < 1 else format_duration(projected)
+    return f"{shown} {mark} RTO {format_duration(rto)}" if rto else shown
+
+
+def _copies_table(dataset_result, verbose: bool):
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1), header_style="bold")
+    for heading in ("TARGET", "STATUS", "ROLE", "FORM", "MEDIUM", "LOCATION", "AGE", "RESTORE / RTO"):
+        table.add_column(heading, no_wrap=True, justify="right" if heading == "AGE" else "left")
+    notes = []
+    for copy in dataset_result.copies:
+        spec = copy.spec
+        medium = spec.target.medium + (f" ({copy.detected_medium}?)" if copy.detected_medium
+                                       and copy.detected_medium != spec.target.medium else "")
+        table.add_row(spec.target.name, _status(copy.status), spec.role, spec.form, medium, spec.target.location,
+                      format_duration(copy.age_seconds) if copy.age_seconds is not None else "-", _restore_cell(copy))
+        for check in copy.checks:
+            if verbose or check.status in (Status.FAIL, Status.ERROR):
+                notes.append((spec.target.name, check))
+    return table, notes
+
+
+def run_table(run: RunResult, *, colour: bool = False, verbose: bool = False, width: int | None = None) -> str:
+    """A readable summary: per dataset a headline, a table of its copies (header, widths that fit
+    the names, CJK counted as two columns) and the reasons for anything not passing."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    console = _console(colour, width)
     for dataset_result in run.datasets:
         dataset = dataset_result.dataset
         status = dataset_result.status
-        lines.append(
-            f"{paint(status.upper().ljust(5), status, colour)} {dataset.name}  "
+        headline = Text.assemble(
+            (str(status).upper().ljust(5), _STYLES[status]), f" {dataset.name}  ",
             f"[{dataset.process.display_name}; RPO {format_duration(dataset.process.rpo_seconds)}, "
-            f"RTO {format_duration(dataset.process.rto_seconds)}]"
-        )
+            f"RTO {format_duration(dataset.process.rto_seconds)}]")
+        console.print(headline)
         policy = dataset_result.policy
-        lines.append(f"      policy  {paint(str(policy.status).ljust(5), policy.status, colour)} {policy.detail}")
-        for copy in dataset_result.copies:
-            spec = copy.spec
-            age = format_duration(copy.age_seconds) if copy.age_seconds is not None else "-"
-            lines.append(
-                f"      {spec.target.name:<8} {paint(str(copy.status).ljust(5), copy.status, colour)} "
-                f"{spec.role:<7} {spec.form:<7} {spec.target.medium:<14} {spec.target.location:<10} age {age}"
-            )
-            for check in copy.checks:
-                if verbose or check.status in (Status.FAIL, Status.ERROR):
-                    lines.append(f"               {check.name}: {paint(str(check.status), check.status, colour)} "
-                                 f"{check.detail}")
-        lines.append("")
+        console.print(Text.assemble("      policy ", _status(policy.status), f" {policy.detail}"))
+        table, notes = _copies_table(dataset_result, verbose)
+        console.print(Padding(table, (0, 0, 0, 6)))
+        for target, check in notes:
+            console.print(Padding(Text.assemble(f"{target}: {check.name} ", _status(check.status), f" {check.detail}"),
+                                  (0, 0, 0, 8)))
+        console.print()
     passed = sum(1 for d in run.datasets if d.status == Status.PASS)
     took = (run.finished_at - run.started_at).total_seconds()
-    lines.append(f"{passed}/{len(run.datasets)} datasets pass; run {run.run_id} took {took:.1f}s")
-    return "\n".join(lines)
+    console.print(f"{passed}/{len(run.datasets)} datasets pass; run {run.run_id} took {took:.1f}s")
+    # rich pads every line to the console width; a log or a mail wants none of it.
+    return "\n".join(line.rstrip() for line in console.file.getvalue().rstrip("\n").splitlines())

@@ -148,7 +148,7 @@ def verify(ctx: click.Context, datasets: tuple[str, ...], targets: tuple[str, ..
     config = _load(ctx)
     selected = _select(config, datasets, targets)
     interactive = sys.stderr.isatty() and not as_json
-    progress = (lambda line: click.echo(f"  … {line}", err=True)) if interactive else None
+    terminal = Progress.for_terminal(as_json)
     lock = RunLock(config.agent.state_dir, note=f"config {config.path}")
     try:
         lock.acquire()
@@ -157,9 +157,11 @@ def verify(ctx: click.Context, datasets: tuple[str, ...], targets: tuple[str, ..
                    f"{busy.path}); this run checked and recorded nothing. Try again when it has finished.", err=True)
         ctx.exit(EXIT_LOCKED)
     with lock:
-        options = RunOptions(restore_test=restore_test, progress=Progress.for_terminal(as_json))
+        options = RunOptions(restore_test=restore_test, progress=terminal)
         try:
-            run = run_verification(config, selected, target_filter=targets, progress=progress, options=options)
+            run = run_verification(config, selected, target_filter=targets,
+                                   progress=(lambda line: terminal.note(f"  … {line}")) if interactive else None,
+                                   options=options)
         finally:
             scratch.cleanup_all()
         if not no_records:

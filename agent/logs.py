@@ -61,9 +61,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(document, ensure_ascii=False)
 
 
+class CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time of the record, so that while progress lines are
+    drawn (agent.progress, which redirects stderr) a log line scrolls above them instead of through."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def configure(verbose: int = 0, quiet: int = 0, json_lines: bool = False) -> None:
     """Send the agent's log records to stderr in the shape the place they land expects."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = CurrentStderrHandler()
     if json_lines:
         handler.setFormatter(JsonFormatter())
     elif under_journald():

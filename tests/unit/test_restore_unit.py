@@ -156,15 +156,23 @@ def test_schedule_runs_when_asked_when_due_and_after_a_failure():
 
 
 def test_progress_shows_bytes_rate_and_eta_only_when_enabled():
+    from rich.console import Console
+
     stream = io.StringIO()
-    task = Progress(stream, enabled=True, interval=0).task("restore ds from nas", 4 * MiB)
+    terminal = Progress(enabled=True, interval=0.01, console=Console(file=stream, force_terminal=True, width=160))
+    task = terminal.task("restore ds from nas", 4 * MiB)
+    other = terminal.task("hash platform-db on hdd", 1000, unit="files")
     task.add(MiB)
-    line = stream.getvalue()
-    assert "1.0 MiB / 4.0 MiB (25%)" in line and "/s" in line and "ETA" in line
+    other.update(10)
+    assert task.line().startswith("  restore ds from nas: 1.0 MiB / 4.0 MiB") and "/s" in task.line()
+    assert "10 files / 1,000" in other.line()
     task.close()
-    assert stream.getvalue().endswith("\n") and "done in" in stream.getvalue()
+    other.close()
+    text = stream.getvalue()
+    assert "done in" in text and "restore ds from nas" in text and "hash platform-db on hdd" in text
+    assert terminal._display is None, "the display stops once no task is open"
     quiet = io.StringIO()
-    silent = Progress(quiet, enabled=False).task("x", 10)
+    silent = Progress(enabled=False, console=Console(file=quiet)).task("x", 10)
     silent.add(5)
     silent.close()
     assert quiet.getvalue() == ""

@@ -8,18 +8,21 @@ passes is collected and raised at once as ConfigError naming the file and the ke
 from __future__ import annotations
 
 import os
+import re
 import socket
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import jsonschema
 import yaml
 
+from agent.config_values import key_path, poisoned_values
+from agent.config_yaml import MAX_BYTES, YamlRefused, control_character_problems, load_yaml
 from agent.errors import ConfigError
-from agent.units import DURATION_HINT, SIZE_HINT, parse_duration, parse_size
+from agent.units import DURATION_HINT, SIZE_HINT, parse_duration, parse_size, short_repr
 
 DEFAULT_CONFIG_PATHS = ("/etc/backup-agent/targets.yaml", "targets.yaml")
 DEFAULT_STATE_DIR = "/var/lib/backup-agent"
@@ -75,7 +78,7 @@ class Target:
 
     @property
     def require_mount(self) -> bool:
-        return bool(self.options.get("require_mount", self.medium in REMOVABLE_MEDIA))
+        return bool(self.options.get("require_mount", self.medium.casefold() in REMOVABLE_MEDIA))
 
 
 @dataclass(frozen=True)
@@ -175,14 +178,24 @@ def load_config(path: str | os.PathLike) -> Config:
     """Given a targets.yaml path, return a validated Config. Raise ConfigError listing every problem."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            # Read one byte past the cap: a file that is larger (or /dev/zero) is refused unread.
+            data = stream.read(MAX_BYTES + 1)
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(str(path), ["file not found; pass --config FILE or set $BACKUP_AGENT_CONFIG"]) from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(str(path), [f"cannot read the file: {error}"]) from None
-    duplicates: list[str] = []
+    if len(data) > MAX_BYTES:
+        raise ConfigError(str(path), [f"the file is larger than {MAX_BYTES // 1024} KiB; targets.yaml is never "
+                                      "that large: check that --config names the right file"])
+    problems = control_character_problems(text)
+    if problems:
+        raise ConfigError(str(path), problems)
     try:
-        document = yaml.load(text, Loader=_duplicate_recording_loader(duplicates))  # noqa: S506 (SafeLoader)
+        document, duplicates = load_yaml(text)
+    except YamlRefused as refused:
+        raise ConfigError(str(path), refused.problems) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -191,55 +204,13 @@ def load_config(path: str | os.PathLike) -> Config:
     return parse_config(document, path, duplicates)
 
 
-def _duplicate_recording_loader(duplicates: list[str]) -> type:
-    """Return a SafeLoader that records duplicate mapping keys (PyYAML silently keeps the last)."""
-
-    class Loader(yaml.SafeLoader):
-        def construct_document(self, node: yaml.Node) -> Any:
-            # Duplicates are found on the node tree, where the key path of each mapping is known.
-            _record_duplicates(node, [], duplicates, set())
-            return super().construct_document(node)
-
-    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-        for key_node, _ in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            line = key_node.start_mark.line + 1
-            if not isinstance(key, str | int | float | bool) and key is not None:
-                duplicates.append(f"line {line}: a key must be a plain name, got {type(key).__name__}; "
-                                  "check for a missing space after ':' or stray braces")
-        return yaml.SafeLoader.construct_mapping(loader, node, deep)
-
-    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
-    return Loader
-
-
-def _record_duplicates(node: yaml.Node, where: list, duplicates: list[str], seen_nodes: set[int]) -> None:
-    """Walk a composed YAML node tree; record each duplicate mapping key with its key path and lines."""
-    if id(node) in seen_nodes:  # an alias: already walked
-        return
-    seen_nodes.add(id(node))
-    if isinstance(node, yaml.MappingNode):
-        first_line: dict[tuple[str, str], int] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            identity = (key_node.tag, key_node.value)
-            line = key_node.start_mark.line + 1
-            if identity in first_line:
-                duplicates.append(f"{key_path([*where, key_node.value])}: duplicate key {key_node.value!r} on line "
-                                  f"{line} (first defined on line {first_line[identity]}); names must be unique: "
-                                  "rename or merge the two entries")
-            else:
-                first_line[identity] = line
-            _record_duplicates(value_node, [*where, key_node.value], duplicates, seen_nodes)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _record_duplicates(item, [*where, index], duplicates, seen_nodes)
-
-
 def parse_config(document: Any, path: Path, duplicates: list[str] | None = None) -> Config:
     if not isinstance(document, dict):
         raise ConfigError(str(path), ["(top level): expected a mapping with processes, targets and datasets"])
+    # Values nothing can honour come first and alone: the schema's own messages would echo them.
+    poisoned = poisoned_values(document)
+    if poisoned:
+        raise ConfigError(str(path), sorted(dict.fromkeys(list(duplicates or []) + poisoned)))
     problems = list(duplicates or []) + _schema_problems(document)
     problems += _semantic_problems(document)
     if problems:
@@ -252,51 +223,54 @@ def _schema() -> dict:
     return yaml.safe_load(resources.files("agent").joinpath("schema.yaml").read_text(encoding="utf-8"))
 
 
-def key_path(parts) -> str:
-    text = ""
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text or "(top level)"
+# Integers are strict: JSON Schema counts 3.0 as an integer, but `copies: 3.0` or `concurrency: 4.0`
+# would reach a thread pool or the records store as a float.
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)),
+)
 
 
 def _schema_problems(document: dict) -> list[str]:
-    validator = jsonschema.Draft202012Validator(_schema())
     problems = []
-    for error in validator.iter_errors(document):
-        where = key_path(error.absolute_path)
-        if error.validator == "additionalProperties":
-            allowed = sorted(error.schema.get("properties", {}))
-            extra = [k for k in error.instance if k not in error.schema.get("properties", {})]
-            for key in extra:
-                full = key_path([*error.absolute_path, key])
-                if key.lower() in INLINE_SECRET_KEYS:
-                    problems.append(
-                        f"{full}: secrets are never written inline; use password_file, password_command "
-                        "or password_env (S3 keys: credentials_file or profile)"
-                    )
-                else:
-                    problems.append(f"{full}: unknown key; expected one of: {', '.join(allowed)}")
-        elif error.validator == "required":
-            problems.append(f"{where}: {error.message.replace(' is a required property', '')} is required")
-        elif error.validator == "enum":
-            choices = ", ".join(str(c) for c in error.validator_value)
-            problems.append(f"{where}: {error.instance!r} is not allowed; expected one of: {choices}")
-        elif error.validator == "type":
-            expected = error.validator_value
-            expected = " or ".join(expected) if isinstance(expected, list) else expected
-            hint = error.schema.get("description", "")
-            problems.append(f"{where}: expected {expected}, got {type(error.instance).__name__}"
-                            + (f" ({hint})" if hint else ""))
-        elif error.validator == "pattern" and error.path == error.relative_path and "propertyNames" in error.schema_path:
-            problems.append(f"{where}: name {error.instance!r} must be lower-case letters, digits, '-', '_' or '.'")
-        elif error.validator == "minProperties":
-            problems.append(f"{where}: must define at least one entry")
-        else:
-            problems.append(f"{where}: {error.message}")
+    for error in _Validator(_schema()).iter_errors(document):
+        problems += _schema_problem(error)
     return problems
+
+
+def _schema_problem(error: jsonschema.ValidationError) -> list[str]:
+    """Given one schema error, return its problems in the user's words, naming the key path."""
+    where = key_path(error.absolute_path)
+    instance, expected = error.instance, error.validator_value
+    if error.validator == "additionalProperties":
+        allowed = error.schema.get("properties", {})
+        return [_unknown_key(key_path([*error.absolute_path, key]), key, sorted(allowed))
+                for key in instance if key not in allowed]
+    if "propertyNames" in error.schema_path:
+        return [f"{where}: name {short_repr(instance)} must be 1 to 64 lower-case letters, digits, '-', '_' or '.', "
+                "starting with a letter or digit"]
+    hint = f" ({error.schema['description']})" if error.schema.get("description") else ""
+    messages = {
+        "required": lambda: f"{error.message.replace(' is a required property', '')} is required",
+        "enum": lambda: f"{short_repr(instance)} is not allowed; expected one of: {', '.join(map(str, expected))}",
+        "type": lambda: (f"expected {' or '.join(expected) if isinstance(expected, list) else expected}, "
+                         f"got {type(instance).__name__}{hint}"),
+        "minProperties": lambda: "must define at least one entry",
+        "minimum": lambda: f"{short_repr(instance)} is below the minimum of {expected}{hint}",
+        "maximum": lambda: f"{short_repr(instance)} is above the maximum of {expected}{hint}",
+        "minLength": lambda: f"must not be empty{hint}",
+        "maxLength": lambda: f"is longer than {expected} characters",
+    }
+    message = messages.get(error.validator, lambda: short_repr(error.message)[1:-1])()
+    return [f"{where}: {message}"]
+
+
+def _unknown_key(where: str, key: str, allowed: list[str]) -> str:
+    if key.lower() in INLINE_SECRET_KEYS:
+        return (f"{where}: secrets are never written inline; use password_file, password_command "
+                "or password_env (S3 keys: credentials_file or profile)")
+    return f"{where}: unknown key; expected one of: {', '.join(allowed)}"
 
 
 def _check_duration(problems: list[str], where: str, value: Any) -> None:
@@ -304,11 +278,11 @@ def _check_duration(problems: list[str], where: str, value: Any) -> None:
         return
     try:
         seconds = parse_duration(value)
-    except ValueError:
-        problems.append(f"{where}: expected {DURATION_HINT}, got {value!r}")
+    except ValueError as error:
+        problems.append(f"{where}: {error}")
         return
     if seconds <= 0:
-        problems.append(f"{where}: must be a positive duration ({DURATION_HINT}), got {value!r}")
+        problems.append(f"{where}: must be a positive duration ({DURATION_HINT}), got {short_repr(value)}")
 
 
 def _semantic_problems(document: dict) -> list[str]:
@@ -339,7 +313,8 @@ def _semantic_problems(document: dict) -> list[str]:
 
     targets = document.get("targets") if isinstance(document.get("targets"), dict) else {}
     for name, target in targets.items():
-        if not isinstance(target, dict) or target.get("kind") not in TARGET_KIND_KEYS:
+        if not isinstance(target, dict) or not isinstance(target.get("kind"), str) \
+                or target["kind"] not in TARGET_KIND_KEYS:
             continue
         kind = target["kind"]
         common = {"kind", "medium", "location"}
@@ -353,6 +328,7 @@ def _semantic_problems(document: dict) -> list[str]:
         _check_duration(problems, f"targets.{name}.min_retention", target.get("min_retention"))
         if "sample_bytes" in target:
             _check_size(problems, f"targets.{name}.sample_bytes", target["sample_bytes"])
+    problems += _spelling_problems(targets)
 
     datasets = document.get("datasets") if isinstance(document.get("datasets"), dict) else {}
     for name, dataset in datasets.items():
@@ -360,7 +336,7 @@ def _semantic_problems(document: dict) -> list[str]:
             continue
         process = dataset.get("process")
         if isinstance(process, str) and process not in processes:
-            problems.append(f"datasets.{name}.process: unknown process {process!r}; "
+            problems.append(f"datasets.{name}.process: unknown process {short_repr(process)}; "
                             f"defined processes: {', '.join(sorted(processes)) or '(none)'}")
         entries = [("primary", dataset.get("primary"))]
         copies = dataset.get("copies") if isinstance(dataset.get("copies"), list) else []
@@ -373,12 +349,13 @@ def _semantic_problems(document: dict) -> list[str]:
             target_name = copy.get("target")
             target = targets.get(target_name) if isinstance(target_name, str) else None
             if isinstance(target_name, str) and target is None:
-                problems.append(f"{where}.target: unknown target {target_name!r}; "
+                problems.append(f"{where}.target: unknown target {short_repr(target_name)}; "
                                 f"defined targets: {', '.join(sorted(targets)) or '(none)'}")
             form = copy.get("form")
-            if isinstance(target, dict) and target.get("kind") in FORMS_BY_KIND and form in ("files", "restic", "objects"):
+            if isinstance(target, dict) and isinstance(target.get("kind"), str) and target["kind"] in FORMS_BY_KIND \
+                    and form in ("files", "restic", "objects"):
                 if form not in FORMS_BY_KIND[target["kind"]]:
-                    problems.append(f"{where}.form: form {form!r} is not available on a {target['kind']} target; "
+                    problems.append(f"{where}.form: form {short_repr(form)} is not available on a {target['kind']} target; "
                                     f"use one of: {', '.join(sorted(FORMS_BY_KIND[target['kind']]))}")
             secret_keys = [k for k in ("password_file", "password_command", "password_env") if k in copy]
             if form == "restic" and not secret_keys:
@@ -391,7 +368,9 @@ def _semantic_problems(document: dict) -> list[str]:
                 problems.append(f"{where}.snapshot_filter: only restic copies have snapshots")
             if form == "restic" and "stamp" in copy:
                 problems.append(f"{where}.stamp: restic copies take their time from snapshots; remove stamp")
-            identity = (copy.get("target"), copy.get("form"), copy.get("path"), repr(copy.get("snapshot_filter")))
+            problems += _stamp_problems(where, copy.get("stamp"))
+            # repr: any of these may still be a list or a mapping the schema has refused.
+            identity = tuple(repr(copy.get(k)) for k in ("target", "form", "path", "snapshot_filter"))
             if identity in seen:
                 problems.append(f"{where}: duplicate of {seen[identity]} (same target, form and path)")
             else:
@@ -405,12 +384,44 @@ def _semantic_problems(document: dict) -> list[str]:
     return problems
 
 
+def _spelling_problems(targets: dict) -> list[str]:
+    """3-2-1 counts media and locations by their exact text, so `office` and `Office` would be two
+    sites (and `ssd` and `SSD` two media): spellings that differ only in case, spaces or
+    punctuation are refused rather than counted apart."""
+    problems = []
+    for key in ("medium", "location"):
+        first: dict[str, tuple[str, str]] = {}
+        for name, target in targets.items():
+            value = target.get(key) if isinstance(target, dict) else None
+            if not isinstance(value, str):
+                continue
+            folded = re.sub(r"[\W_]+", "", value.casefold())
+            seen = first.setdefault(folded, (name, value))
+            if seen[1] != value:
+                problems.append(f"targets.{name}.{key}: {short_repr(value)} and targets.{seen[0]}.{key} "
+                                f"{short_repr(seen[1])} differ only in case, spaces or punctuation; 3-2-1 would "
+                                f"count them as two {'media' if key == 'medium' else 'locations'}: write them the same")
+    return problems
+
+
+def _stamp_problems(where: str, stamp: Any) -> list[str]:
+    """A stamp is a file inside the copy: an absolute or `..` stamp would date the copy by a file
+    that is not part of it (and one on the primary would make every copy look as fresh as it)."""
+    if not isinstance(stamp, str) or not stamp:
+        return []
+    parts = PurePosixPath(stamp).parts
+    if stamp.startswith("/") or ".." in parts or not parts or parts == (".",):
+        return [f"{where}.stamp: {short_repr(stamp)} is not a file inside the copy; give a path relative to "
+                "the copy's path, such as .last-sync"]
+    return []
+
+
 def _check_size(problems: list[str], where: str, value: Any) -> None:
     try:
         if parse_size(value) <= 0:
             problems.append(f"{where}: must be a positive size ({SIZE_HINT})")
-    except ValueError:
-        problems.append(f"{where}: expected {SIZE_HINT}, got {value!r}")
+    except ValueError as error:
+        problems.append(f"{where}: {error}")
 
 
 def _policy(raw: dict | None, base: Policy) -> Policy:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.units import format_duration, format_size, parse_duration, parse_size
+from agent.units import format_duration, format_size, parse_duration, parse_size, short_repr
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
@@ -54,3 +54,33 @@ def test_format_duration(seconds: float | None, text: str) -> None:
 ])
 def test_format_size(size: float | None, text: str) -> None:
     assert format_size(size) == text
+
+
+@pytest.mark.parametrize("value", [
+    float("nan"), float("inf"), float("-inf"), 1e300, 10**400, -(10**400), "999999999999999d", "P99999999999W",
+    "9" * 400 + "s", f"{101 * 365}d", 10**5000,
+], ids=short_repr)
+def test_parse_duration_refuses_what_cannot_be_honoured(value: object) -> None:
+    """NaN, infinities and anything past a century: a NaN RPO would break freshness and the records."""
+    with pytest.raises(ValueError, match="duration") as caught:
+        parse_duration(value)
+    assert len(str(caught.value)) < 200
+
+
+def test_parse_duration_takes_a_century() -> None:
+    assert parse_duration("36500d") == 36500 * 86400
+
+
+@pytest.mark.parametrize("value", ["9" * 400 + "TiB", 2**51, "2000TiB", 10**400, "1" + "0" * 400], ids=short_repr)
+def test_parse_size_refuses_what_cannot_be_honoured(value: object) -> None:
+    with pytest.raises(ValueError, match="size") as caught:
+        parse_size(value)
+    assert len(str(caught.value)) < 200
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    ("nas", "'nas'"), (10**400, "a number of about 401 digits"), (-(10**5000), "a negative number of about 5001 digits"),
+    ("x" * 500, "'" + "x" * 54 + "…" + "xxx'"), (float("nan"), "nan"),
+], ids=short_repr)
+def test_short_repr(value: object, text: str) -> None:
+    assert short_repr(value) == text

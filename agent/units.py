@@ -6,6 +6,9 @@ import math
 import re
 
 _SIMPLE_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+# Compounds as systemd and Go write them: 4h30m, 1d12h, 1w2d, 1h 30m — units from largest to smallest, each once.
+_COMPOUND_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*w\s*)?(?:(\d+(?:\.\d+)?)\s*d\s*)?(?:(\d+(?:\.\d+)?)\s*h\s*)?"
+                                r"(?:(\d+(?:\.\d+)?)\s*m\s*)?(?:(\d+(?:\.\d+)?)\s*s\s*)?$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _ISO_DURATION = re.compile(
     r"^P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
@@ -18,7 +21,7 @@ _SIZE_FACTORS = {
     "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40,
 }
 
-DURATION_HINT = "a duration such as 30m, 4h, 1d, 7d or ISO 8601 PT4H"
+DURATION_HINT = "a duration such as 30m, 4h, 4h30m, 1d12h, 7d or ISO 8601 PT4H"
 SIZE_HINT = "a size such as 256MiB or 2GB"
 # Upper bounds on what a setting can mean. A century is longer than any RPO, RTO, timeout or
 # retention, and stays below threading's TIMEOUT_MAX and datetime's range; a pebibyte is more
@@ -61,6 +64,10 @@ def _duration_seconds(value: object) -> float:
     simple = _SIMPLE_DURATION.match(value)
     if simple:
         return float(simple.group(1)) * _UNIT_SECONDS[simple.group(2)]
+    compound = _COMPOUND_DURATION.match(value)
+    if compound and any(compound.groups()):
+        return sum(float(amount) * _UNIT_SECONDS[unit]
+                   for amount, unit in zip(compound.groups(), "wdhms", strict=True) if amount)
     iso = _ISO_DURATION.match(value.strip().upper())
     if iso and value.strip().upper() not in ("P", "PT") and any(iso.groupdict().values()):
         parts = {k: float(v) if v else 0.0 for k, v in iso.groupdict().items()}

@@ -12,6 +12,8 @@ from agent.units import format_duration, format_size, parse_duration, parse_size
     ("1.5h", 5400), (" 4h ", 14400),
     ("PT4H", 14400), ("P1D", 86400), ("PT30M", 1800), ("PT45S", 45), ("P1DT12H", 129600), ("P2W", 1209600),
     ("pt4h", 14400),
+    ("4h30m", 16200), ("1d12h", 129600), ("1w2d", 777600), ("1h 30m", 5400), ("2d3h4m5s", 183845),
+    ("1h01m", 3660),
     (0, 0), (90, 90), (1.5, 1.5),
 ])
 def test_parse_duration(text: object, seconds: float) -> None:
@@ -19,7 +21,7 @@ def test_parse_duration(text: object, seconds: float) -> None:
 
 
 @pytest.mark.parametrize("text", [
-    "", "4", "4 hours", "h", "-1h", "1y", "P", "PT", "4H30", "P1H", "T4H", True, None, [1], {"h": 1},
+    "", "4", "4 hours", "h", "-1h", "1y", "30m4h", "4h4h", "1d-2h", "4h30", "4h 30x", "P", "PT", "4H30", "P1H", "T4H", True, None, [1], {"h": 1},
 ])
 def test_parse_duration_refuses(text: object) -> None:
     with pytest.raises(ValueError, match="duration"):
@@ -84,3 +86,8 @@ def test_parse_size_refuses_what_cannot_be_honoured(value: object) -> None:
 ], ids=short_repr)
 def test_short_repr(value: object, text: str) -> None:
     assert short_repr(value) == text
+
+
+@pytest.mark.parametrize("seconds", [60, 3660, 90000, 5400, 16200])
+def test_what_format_duration_prints_reads_back(seconds: float) -> None:
+    assert parse_duration(format_duration(seconds)) == pytest.approx(seconds, rel=0.02)

@@ -73,6 +73,16 @@ def cli(ctx: click.Context, config: str | None, verbose: int, quiet: int, log_js
     interrupt.install_signal_handlers()  # SIGTERM raises, so restores remove their scratch and runs are recorded
 
 
+def _names(ctx: click.Context, section: str, incomplete: str) -> list[str]:
+    """Shell completion of dataset or target names from the configuration in use (none if it does not load)."""
+    try:
+        root = ctx.find_root()
+        config = load_config(find_config_path(root.params.get("config")))
+    except Exception:  # noqa: BLE001 - completion must never print a traceback into the shell
+        return []
+    return [name for name in getattr(config, section) if name.startswith(incomplete)]
+
+
 def _configure_logging(ctx: click.Context) -> None:
     from agent import logs
 
@@ -126,8 +136,10 @@ def _select(config: Config, datasets: tuple[str, ...], targets: tuple[str, ...])
 
 
 @cli.command(epilog=VERIFY_EPILOG)
-@click.option("--dataset", "datasets", multiple=True, metavar="NAME", help="Only this dataset (repeatable).")
-@click.option("--target", "targets", multiple=True, metavar="NAME", help="Only copies on this target (repeatable).")
+@click.option("--dataset", "datasets", multiple=True, metavar="NAME", help="Only this dataset (repeatable).",
+              shell_complete=lambda ctx, _p, text: _names(ctx, "datasets", text))
+@click.option("--target", "targets", multiple=True, metavar="NAME", help="Only copies on this target (repeatable).",
+              shell_complete=lambda ctx, _p, text: _names(ctx, "targets", text))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of the table.")
 @click.option("--no-records", is_flag=True, help="Do not append QEF-19-05 records (a dry look).")
 @click.option("--restore-test", "restore_test", type=click.Choice(["sample", "full"]), is_flag=False,
@@ -198,8 +210,8 @@ def verify(ctx: click.Context, datasets: tuple[str, ...], targets: tuple[str, ..
 
 
 @cli.command()
-@click.argument("dataset")
-@click.option("--from", "from_target", metavar="TARGET",
+@click.argument("dataset", shell_complete=lambda ctx, _p, text: _names(ctx, "datasets", text))
+@click.option("--from", "from_target", metavar="TARGET", shell_complete=lambda ctx, _p, text: _names(ctx, "targets", text),
               help="Restore from the copy on this target (default: one away from the primary's location, "
                    "object storage first).")
 @click.option("--json", "as_json", is_flag=True, help="Print the drill record as JSON instead of the summary.")
@@ -245,8 +257,10 @@ def drill(ctx: click.Context, dataset: str, from_target: str | None, as_json: bo
 
 
 @cli.command()
-@click.option("--dataset", "datasets", multiple=True, metavar="NAME", help="Only this dataset (repeatable).")
-@click.option("--target", "targets", multiple=True, metavar="NAME", help="Only copies on this target (repeatable).")
+@click.option("--dataset", "datasets", multiple=True, metavar="NAME", help="Only this dataset (repeatable).",
+              shell_complete=lambda ctx, _p, text: _names(ctx, "datasets", text))
+@click.option("--target", "targets", multiple=True, metavar="NAME", help="Only copies on this target (repeatable).",
+              shell_complete=lambda ctx, _p, text: _names(ctx, "targets", text))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 def inventory(ctx: click.Context, datasets: tuple[str, ...], targets: tuple[str, ...], as_json: bool) -> None:
@@ -523,6 +537,13 @@ def report(ctx: click.Context, month: str, formats: str, out_dir: str | None, ge
         ctx.exit(EXIT_BREACH)
 
 
+def _register_documentation_commands() -> None:
+    from agent.manpage import man
+
+    cli.add_command(man)
+
+
+_register_documentation_commands()
 _accept_global_options_after_subcommands(cli)
 
 

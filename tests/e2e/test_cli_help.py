@@ -48,3 +48,29 @@ def test_version_and_usage_errors(tmp_path) -> None:
     assert result.returncode == 2 and "no-such-command" in result.stderr
     result = run_cli(["verify", "--no-such-option"], env)
     assert result.returncode == 2
+
+
+def test_man_pages_cover_every_command(tmp_path) -> None:
+    env = {**os.environ, "HOME": str(tmp_path / "home")}
+    page = run_cli(["man"], env)
+    assert page.returncode == 0 and page.stdout.startswith('.TH "BACKUP-AGENT" "1"')
+    for name in ("verify", "drill", "inventory", "records", "report", "config"):
+        assert name in page.stdout
+    written = run_cli(["man", "--out", str(tmp_path / "man1")], env)
+    assert written.returncode == 0, written.stderr
+    pages = {p.name for p in (tmp_path / "man1").iterdir()}
+    assert {"backup-agent-" + "-".join(path) + ".1" for path in COMMANDS if path} | {"backup-agent.1"} == pages
+
+
+def test_shell_completion_names_commands_and_the_configs_datasets(tmp_path) -> None:
+    config = tmp_path / "targets.yaml"
+    config.write_text("processes: {p: {rpo: 1h, rto: 4h}}\n"
+                      "targets: {here: {kind: local, medium: ssd, location: office, require_mount: false}}\n"
+                      "datasets: {platform-db: {process: p, primary: {target: here, form: files, path: d}},\n"
+                      "           finance: {process: p, primary: {target: here, form: files, path: e}}}\n")
+    env = {**os.environ, "HOME": str(tmp_path), "_BACKUP_AGENT_COMPLETE": "bash_source"}
+    script = run_cli([], env)
+    assert "complete " in script.stdout and "_backup_agent_completion" in script.stdout
+    words = f"backup-agent --config {config} verify --dataset pl"
+    env.update(_BACKUP_AGENT_COMPLETE="bash_complete", COMP_WORDS=words, COMP_CWORD=str(len(words.split()) - 1))
+    assert run_cli([], env).stdout.split() == ["plain,platform-db"]

@@ -99,6 +99,8 @@ class CopySpec:
     password: SecretRef = field(default_factory=SecretRef)
     snapshot_filter: dict[str, Any] = field(default_factory=dict)
     immutable: bool = False
+    # A byte-level replica (rsync/rclone) of another declared restic repository: same id, own storage.
+    replica: bool = False
 
     @property
     def key(self) -> str:
@@ -388,6 +390,9 @@ def _semantic_problems(document: dict) -> list[str]:
                 problems.append(f"{where}.{secret_keys[0]}: only restic copies take a password")
             if form != "restic" and "snapshot_filter" in copy:
                 problems.append(f"{where}.snapshot_filter: only restic copies have snapshots")
+            if form != "restic" and copy.get("replica"):
+                problems.append(f"{where}.replica: only restic copies can be replicas of a repository (same id); "
+                                "a plain copy is compared by its storage alone")
             if form == "restic" and "stamp" in copy:
                 problems.append(f"{where}.stamp: restic copies take their time from snapshots; remove stamp")
             identity = (copy.get("target"), copy.get("form"), copy.get("path"), repr(copy.get("snapshot_filter")))
@@ -435,6 +440,7 @@ def _copy(dataset: str, role: str, index: int, raw: dict, targets: dict[str, Tar
         password=SecretRef(raw.get("password_file"), raw.get("password_command"), raw.get("password_env")),
         snapshot_filter=dict(raw.get("snapshot_filter") or {}),
         immutable=bool(raw.get("immutable", False)),
+        replica=bool(raw.get("replica", False)),
     )
 
 

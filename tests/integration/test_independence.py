@@ -39,11 +39,12 @@ pytestmark = pytest.mark.integration
 
 DATASET = "platform-files"
 POLICY = {"copies": 3, "media": 2, "offsite": 1}
+# Given the primary and the nas mirror, build the hdd copy; return its path as targets.yaml says it, and its stamp.
+MakeCopy = Callable[[Path, Path], tuple[Path | str, str | None]]
 
 
-def files_layout(sandbox: Sandbox, sample_tree: Path, make_hdd: Callable[[Path, Path], tuple[Path | str, str | None]]) -> Path:
-    """Primary on droplet, an honest mirror on nas, and on hdd whatever make_hdd(primary, nas) builds
-    (it returns the hdd copy's path as written in targets.yaml and its stamp). Return the primary."""
+def files_layout(sandbox: Sandbox, sample_tree: Path, make_hdd: MakeCopy) -> Path:
+    """Primary on droplet, an honest mirror on nas, and on hdd whatever make_hdd builds. Return the primary."""
     primary = Path(shutil.copytree(sample_tree, sandbox.root / "droplet" / "data"))
     nas = mirror(primary, sandbox.root / "nas" / "data")
     (sandbox.root / "hdd").mkdir()
@@ -234,6 +235,22 @@ def test_one_restic_repository_on_two_targets_counts_once(sandbox, restic_templa
     restic_layout(sandbox, restic_template, repo, ssd)
     run = sandbox.verify()
     assert_ssd_counted_once(run, "the same restic repository (id ", f"the same directory {repo} (device")
+
+
+def test_a_repository_inside_the_primarys_tree_fails(sandbox, restic_template, make_repo, own_repository):
+    """It dies with the primary's disk; its checks pass and (the primary being the live source) nothing compared them."""
+    primary = Path(shutil.copytree(restic_template.data, sandbox.root / "droplet" / "data"))
+    inside = make_repo("restic", under=primary / ".backup")
+    restic_layout(sandbox, restic_template, own_repository, inside)
+    sandbox.datasets[DATASET]["primary"]["path"] = str(primary)
+    run = sandbox.verify()
+    copy = copy_result(run, DATASET, "ssd")
+    others = {c.name: c.status for c in copy.checks if c.name != "independence" and c.status != Status.SKIP}
+    assert set(others.values()) == {Status.PASS}, statuses(copy)
+    ssd = check_result(copy, "independence")
+    assert ssd.status == Status.FAIL, ssd.detail
+    assert f"shares storage with the primary on droplet: it lies inside it ({inside} is under {primary})" in ssd.detail
+    assert dataset_result(run, DATASET).policy.measured["verified_copies"] == 2
 
 
 def test_a_separately_initialised_repository_is_independent(sandbox, restic_template, make_repo, own_repository):

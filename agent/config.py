@@ -245,7 +245,31 @@ def parse_config(document: Any, path: Path, duplicates: list[str] | None = None)
     problems += _semantic_problems(document)
     if problems:
         raise ConfigError(str(path), sorted(dict.fromkeys(problems)))
-    return _build(document, path)
+    config = _build(document, path)
+    problems = _scratch_problems(config)
+    if problems:
+        raise ConfigError(str(path), problems)
+    return config
+
+
+def _scratch_problems(config: Config) -> list[str]:
+    """The third pass, on resolved paths: restore tests write into agent.scratch_dir, so it must not
+    lie in (or contain) any local copy of any dataset. Lexical; the restore checks real paths again."""
+    scratch = os.path.normpath(config.agent.scratch_dir)
+    problems = []
+    for dataset in config.datasets.values():
+        for spec in dataset.all_copies:
+            if spec.target.kind != "local":
+                continue
+            where = f"datasets.{dataset.name}.{'primary' if spec.index < 0 else f'copies[{spec.index}]'}.path"
+            copy = os.path.normpath(spec.path)
+            if scratch == copy or scratch.startswith(copy.rstrip(os.sep) + os.sep):
+                problems.append(f"agent.scratch_dir: {scratch} lies inside {where} ({copy}); restore tests would "
+                                "write into that copy: set agent.scratch_dir elsewhere")
+            elif copy.startswith(scratch.rstrip(os.sep) + os.sep):
+                problems.append(f"agent.scratch_dir: {scratch} contains {where} ({copy}); restore tests would "
+                                "write beside that copy: set agent.scratch_dir elsewhere")
+    return problems
 
 
 @cache

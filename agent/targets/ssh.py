@@ -73,6 +73,31 @@ def fingerprint(key: paramiko.PKey) -> str:
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
+def encrypted_key(path: str) -> bool:
+    """Given a private key file, say whether it is protected by a passphrase: an OpenSSH key whose
+    cipher is not "none", or a PEM key marked encrypted. False when unreadable or unknown (loading
+    it then names the real problem)."""
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(1 << 20)
+    except OSError:
+        return False
+    if b"Proc-Type: 4,ENCRYPTED" in text or b"BEGIN ENCRYPTED PRIVATE KEY" in text:
+        return True
+    match = re.search(rb"-----BEGIN OPENSSH PRIVATE KEY-----(.*?)-----END OPENSSH PRIVATE KEY-----", text, re.S)
+    if not match:
+        return False
+    try:
+        blob = base64.b64decode(b"".join(match.group(1).split()))
+    except ValueError:
+        return False
+    magic = b"openssh-key-v1\0"
+    if not blob.startswith(magic) or len(blob) < len(magic) + 4:
+        return False
+    length = int.from_bytes(blob[len(magic):len(magic) + 4], "big")
+    return blob[len(magic) + 4:len(magic) + 4 + length] != b"none"
+
+
 class UnknownHostKey(paramiko.SSHException):
     """The server's host key is not in known_hosts. Carries the presented key for the message."""
 
@@ -199,8 +224,16 @@ class SshTarget(TargetHandle):
     def _connect(self) -> paramiko.SSHClient:
         deadline = time.monotonic() + self.connect_timeout
         where = f"{self.address}"
+        refusal = (f"private key {self.key_file} is passphrase-protected: passphrase-protected keys are not "
+                   "supported (the agent runs unattended and uses no ssh-agent); use an unencrypted key readable only "
+                   "by the service (mode 0600, e.g. handed over by systemd LoadCredential=)")
+        if encrypted_key(self.key_file):
+            raise TargetUnavailable(refusal)
         try:
             key = paramiko.PKey.from_path(self.key_file)
+        except (paramiko.PasswordRequiredException, TypeError) as error:
+            # paramiko (through cryptography) says "password was not given" with a TypeError.
+            raise TargetUnavailable(refusal) from error
         except (OSError, paramiko.SSHException, ValueError) as error:
             raise TargetUnavailable(f"cannot load private key {self.key_file}: {error}") from error
         client = paramiko.SSHClient()

@@ -40,6 +40,7 @@ from agent.errors import TargetUnavailable
 from agent.hashing import CHUNK, FileEntry, HashOutcome, split_cached, store_read
 from agent.identity import BOOT_ID_PATH, StorageIdentity
 from agent.targets.base import Probe, ResticLocation, TargetContext, TargetHandle, receive_file, safe_relpath
+from agent.targets.ssh_keys import encrypted_key
 from agent.units import parse_duration
 
 log = logging.getLogger(__name__)
@@ -71,31 +72,6 @@ def fingerprint(key: paramiko.PKey) -> str:
     """Return a host key's fingerprint in OpenSSH's form (`SHA256:base64`), as `ssh-keygen -lf` prints it."""
     digest = hashlib.sha256(key.asbytes()).digest()
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
-
-
-def encrypted_key(path: str) -> bool:
-    """Given a private key file, say whether it is protected by a passphrase: an OpenSSH key whose
-    cipher is not "none", or a PEM key marked encrypted. False when unreadable or unknown (loading
-    it then names the real problem)."""
-    try:
-        with open(path, "rb") as handle:
-            text = handle.read(1 << 20)
-    except OSError:
-        return False
-    if b"Proc-Type: 4,ENCRYPTED" in text or b"BEGIN ENCRYPTED PRIVATE KEY" in text:
-        return True
-    match = re.search(rb"-----BEGIN OPENSSH PRIVATE KEY-----(.*?)-----END OPENSSH PRIVATE KEY-----", text, re.S)
-    if not match:
-        return False
-    try:
-        blob = base64.b64decode(b"".join(match.group(1).split()))
-    except ValueError:
-        return False
-    magic = b"openssh-key-v1\0"
-    if not blob.startswith(magic) or len(blob) < len(magic) + 4:
-        return False
-    length = int.from_bytes(blob[len(magic):len(magic) + 4], "big")
-    return blob[len(magic) + 4:len(magic) + 4 + length] != b"none"
 
 
 class UnknownHostKey(paramiko.SSHException):

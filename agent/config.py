@@ -102,6 +102,8 @@ class CopySpec:
     password: SecretRef = field(default_factory=SecretRef)
     snapshot_filter: dict[str, Any] = field(default_factory=dict)
     immutable: bool = False
+    # A byte-level replica (rsync/rclone) of another declared restic repository: same id, own storage.
+    replica: bool = False
 
     @property
     def key(self) -> str:
@@ -215,7 +217,31 @@ def parse_config(document: Any, path: Path, duplicates: list[str] | None = None)
     problems += _semantic_problems(document)
     if problems:
         raise ConfigError(str(path), sorted(dict.fromkeys(problems)))
-    return _build(document, path)
+    config = _build(document, path)
+    problems = _scratch_problems(config)
+    if problems:
+        raise ConfigError(str(path), problems)
+    return config
+
+
+def _scratch_problems(config: Config) -> list[str]:
+    """The third pass, on resolved paths: restore tests write into agent.scratch_dir, so it must not
+    lie in (or contain) any local copy of any dataset. Lexical; the restore checks real paths again."""
+    scratch = os.path.normpath(config.agent.scratch_dir)
+    problems = []
+    for dataset in config.datasets.values():
+        for spec in dataset.all_copies:
+            if spec.target.kind != "local":
+                continue
+            where = f"datasets.{dataset.name}.{'primary' if spec.index < 0 else f'copies[{spec.index}]'}.path"
+            copy = os.path.normpath(spec.path)
+            if scratch == copy or scratch.startswith(copy.rstrip(os.sep) + os.sep):
+                problems.append(f"agent.scratch_dir: {scratch} lies inside {where} ({copy}); restore tests would "
+                                "write into that copy: set agent.scratch_dir elsewhere")
+            elif copy.startswith(scratch.rstrip(os.sep) + os.sep):
+                problems.append(f"agent.scratch_dir: {scratch} contains {where} ({copy}); restore tests would "
+                                "write beside that copy: set agent.scratch_dir elsewhere")
+    return problems
 
 
 @cache
@@ -366,6 +392,9 @@ def _semantic_problems(document: dict) -> list[str]:
                 problems.append(f"{where}.{secret_keys[0]}: only restic copies take a password")
             if form != "restic" and "snapshot_filter" in copy:
                 problems.append(f"{where}.snapshot_filter: only restic copies have snapshots")
+            if form != "restic" and copy.get("replica"):
+                problems.append(f"{where}.replica: only restic copies can be replicas of a repository (same id); "
+                                "a plain copy is compared by its storage alone")
             if form == "restic" and "stamp" in copy:
                 problems.append(f"{where}.stamp: restic copies take their time from snapshots; remove stamp")
             problems += _stamp_problems(where, copy.get("stamp"))
@@ -447,6 +476,7 @@ def _copy(dataset: str, role: str, index: int, raw: dict, targets: dict[str, Tar
         password=SecretRef(raw.get("password_file"), raw.get("password_command"), raw.get("password_env")),
         snapshot_filter=dict(raw.get("snapshot_filter") or {}),
         immutable=bool(raw.get("immutable", False)),
+        replica=bool(raw.get("replica", False)),
     )
 
 

@@ -30,6 +30,7 @@ class FileEntry:
     mtime: float
     inode: int = 0
     ctime_ns: int = 0
+    device: int = 0  # st_dev: with the inode, says whether two trees share the file (a hard link)
 
     @property
     def mtime_ns(self) -> int:
@@ -65,7 +66,7 @@ def scan_tree(root: str) -> dict[str, FileEntry]:
                 elif item.is_file(follow_symlinks=False):
                     st = item.stat(follow_symlinks=False)
                     relpath = os.path.relpath(item.path, root)
-                    entries[relpath] = FileEntry(relpath, st.st_size, st.st_mtime, st.st_ino, st.st_ctime_ns)
+                    entries[relpath] = FileEntry(relpath, st.st_size, st.st_mtime, st.st_ino, st.st_ctime_ns, st.st_dev)
     return entries
 
 

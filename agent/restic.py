@@ -130,6 +130,19 @@ class ResticRepository:
     def stats(self, snapshot_id: str, mode: str = "restore-size") -> dict[str, Any]:
         return json.loads(self.run("--no-lock", "stats", "--json", "--mode", mode, snapshot_id))
 
+    def repository_id(self) -> str:
+        """Return the repository's id from its config (`restic cat config`). The config file is
+        encrypted, so the id costs one key derivation; it is the one thing every route to the same
+        repository, and every byte-level replica of it, has in common. Raise ResticError."""
+        output = self.run("--no-lock", "cat", "config")
+        try:
+            identifier = json.loads(output)["id"]
+        except (ValueError, KeyError, TypeError) as error:
+            raise ResticError(ResticFailure.OTHER, "restic cat config did not print a repository id") from error
+        if not isinstance(identifier, str) or not identifier:
+            raise ResticError(ResticFailure.OTHER, "restic cat config printed an empty repository id")
+        return identifier
+
     def check(self, read_data_subset: str | None = None) -> str:
         """Run `restic check` (with an exclusive lock, as restic requires). Return its text output."""
         args = ["check"]

@@ -436,9 +436,10 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
     measured["before_restore_seconds"] = round(time.monotonic() - began, 3)
     if plan.snapshot:
         measured["restic_verify"] = plan.restic_verify
-    protected = [spec.path] if spec.target.kind == "local" else []
-    if context.dataset.primary.target.kind == "local":
-        protected.append(context.dataset.primary.path)
+    # Every local copy of the dataset, not only the two compared: a restore into another copy's
+    # tree would change what that copy's own checks see (agent.config refuses the lexical cases of
+    # every dataset up front; this also catches a route through a symlink).
+    protected = [copy.path for copy in context.dataset.all_copies if copy.target.kind == "local"]
     if interrupt.cancelled.is_set():
         return RestoreOutcome(Status.ERROR, "interrupted before restoring", measured)
     primary_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="primary-hash")

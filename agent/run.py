@@ -14,13 +14,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 
 import checks
-from agent import __version__, interrupt, restic
+from agent import __version__, identity, interrupt, restic
 from agent.checking import CopyContext, PrimaryManifest, RunOptions
 from agent.clock import now as clock_now
 from agent.config import Config, CopySpec, Dataset
+from agent.errors import TargetUnavailable
 from agent.hashing import HashCache
 from agent.models import CheckResult, CopyResult, DatasetResult, RunResult, Status
-from agent.restic import ResticRepository
+from agent.restic import ResticError, ResticRepository
 from agent.state import StateStore
 from agent.targets import TargetContext, TargetHandle, open_target
 
@@ -60,6 +61,7 @@ class Session:
         )
         self._handles: dict[str, TargetHandle] = {}
         self._handles_lock = threading.Lock()
+        self._repository_ids: dict[str, str] = {}
 
     def handle(self, target_name: str) -> TargetHandle:
         """Return the run's one handle for a target (one connection per target, shared by its checks)."""
@@ -76,6 +78,13 @@ class Session:
             cache_dir=self.config.agent.state_dir / "restic-cache",
             timeout=self.config.agent.command_timeout_seconds,
         )
+
+    def repository_id(self, repository: ResticRepository) -> str:
+        """A restic repository's id, read once per run however many datasets it holds."""
+        url = repository.location.repository
+        if url not in self._repository_ids:
+            self._repository_ids[url] = repository.repository_id()
+        return self._repository_ids[url]
 
     def close(self) -> None:
         for handle in self._handles.values():
@@ -118,12 +127,32 @@ def verify_copy(session: Session, dataset: Dataset, spec: CopySpec, primary: Pri
         result.checks.append(check)
         if module.ID == "reachable" and check.status != Status.PASS:
             blocked = "not run: target not reachable"
+    if blocked is None and interrupt.cancelled.is_set():
+        blocked = "not run: the run was interrupted"
+    if blocked:
+        result.facts["identity_skipped"] = blocked
+    else:
+        identify(session, context, result)
     result.last_backup_at = context.last_backup_at
     if context.last_backup_at is not None:
         result.age_seconds = (session.started - context.last_backup_at).total_seconds()
     if context.probe is not None:
         result.detected_medium = context.probe.detected_medium
     return result
+
+
+def identify(session: Session, context: CopyContext, result: CopyResult) -> None:
+    """Read the copy's storage identity (for the dataset's independence check) on its own worker,
+    reusing its target connection; a part that cannot be read is kept as the reason."""
+    repository = context.restic
+    try:
+        result.facts["identity"] = identity.gather(
+            context, (lambda: session.repository_id(repository)) if repository is not None else None)
+    except (TargetUnavailable, ResticError) as error:
+        result.facts["identity_error"] = str(error)
+    except Exception as error:  # noqa: BLE001 - an unreadable identity is an error, never a pass
+        log.exception("reading the storage identity of %s crashed", context.spec.key)
+        result.facts["identity_error"] = f"crashed: {type(error).__name__}: {error}"
 
 
 def run_verification(
@@ -203,6 +232,10 @@ def run_verification(
                            f"not verified within the run budget ({config.agent.run_budget_seconds:g}s)")
                     copy = CopyResult(spec, [CheckResult("reachable", Status.ERROR, why)])
                 copy_results.append(copy)
+            # Before policy-321: a copy sharing storage with an earlier one fails here and is counted once.
+            for copy, independence in zip(copy_results, checks.get("independence").run_dataset(dataset, copy_results),
+                                          strict=True):
+                copy.checks.append(independence)
             policy = checks.get("policy-321").run_dataset(dataset, copy_results)
             if target_filter:
                 policy = CheckResult(policy.name, Status.SKIP,

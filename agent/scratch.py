@@ -44,6 +44,18 @@ def _inside(path: str, parent: str) -> bool:
     return path == parent or path.startswith(parent.rstrip(os.sep) + os.sep)
 
 
+def overlapping(base: Path | str, protected: Iterable[str]) -> str | None:
+    """Return the first protected path that the scratch base lies in or contains, else None. Works
+    on a base that does not exist yet (its existing part is resolved, symlinks included), so the
+    answer comes before anything is created."""
+    real_base = os.path.realpath(base)
+    for path in protected:
+        real = os.path.realpath(path)
+        if _inside(real_base, real) or _inside(real, real_base):
+            return path
+    return None
+
+
 class ScratchDir:
     """`with ScratchDir(base, label, payload, protected) as path:` — a private directory that is gone afterwards.
 
@@ -60,16 +72,20 @@ class ScratchDir:
         self.free_bytes: int | None = None
 
     def __enter__(self) -> Path:
+        # Refused before anything is created: a scratch directory inside the primary or a copy would
+        # otherwise be made there (with its parents) and only then found to be in the wrong place.
+        overlap = overlapping(self.base, self.protected)
+        if overlap:
+            raise ScratchError(f"scratch directory {self.base} overlaps {overlap}; refusing to restore there, "
+                               "nothing was created (set agent.scratch_dir elsewhere)")
         try:
             self.base.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as error:
             raise ScratchError(f"cannot create scratch directory {self.base}: {error.strerror or error}") from error
-        real_base = os.path.realpath(self.base)
-        for protected in self.protected:
-            real = os.path.realpath(protected)
-            if _inside(real_base, real) or _inside(real, real_base):
-                raise ScratchError(f"scratch directory {self.base} overlaps {protected}; refusing to restore there "
-                                   "(set agent.scratch_dir elsewhere)")
+        overlap = overlapping(self.base, self.protected)  # a symlink swapped in meanwhile
+        if overlap:
+            raise ScratchError(f"scratch directory {self.base} overlaps {overlap}; refusing to restore there "
+                               "(set agent.scratch_dir elsewhere)")
         removed = remove_abandoned(self.base)
         if removed:
             log.warning("removed %d scratch directories left by killed runs under %s", removed, self.base)

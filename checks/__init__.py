@@ -3,6 +3,9 @@
 A copy check module has ID, FORMS, ROLES, a docstring (its user documentation) and
 run(CopyContext) -> CheckResult. Copy checks run in table order; a later check may rely on
 facts an earlier one recorded on the context (reachable's probe, freshness's last backup time).
+A dataset check has run_dataset(dataset, copies) and runs once every copy was verified, in table
+order: independence returns one result per copy (appended to that copy's checks), policy-321 the
+dataset's verdict.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from checks import (
     files_checksum,
     freshness,
     immutability,
+    independence,
     policy_321,
     reachable,
     restic_read_data,
@@ -30,6 +34,7 @@ COPY_CHECKS: dict[str, ModuleType] = {
     restore_test.ID: restore_test,  # last: it uses freshness's snapshots and may take long
 }
 DATASET_CHECKS: dict[str, ModuleType] = {
+    independence.ID: independence,  # first: a copy sharing storage fails and is not counted by policy-321
     policy_321.ID: policy_321,
 }
 

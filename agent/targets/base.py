@@ -12,6 +12,7 @@ from agent import interrupt
 from agent.config import Target
 from agent.errors import TargetUnavailable
 from agent.hashing import FileEntry, HashCache, HashOutcome
+from agent.identity import StorageIdentity
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,16 @@ class TargetHandle(ABC):
     @abstractmethod
     def restic_location(self, path: str) -> ResticLocation:
         """Return how restic reaches a repository at path on this target."""
+
+    def storage_identity(self, path: str) -> StorageIdentity:
+        """Given a copy's path, return where its bytes are (agent.identity): for a directory, the
+        host's boot id, the root's real path and (device, inode) and those of the directories above
+        it; for object storage, endpoint, bucket and prefix. Raise TargetUnavailable.
+
+        Kinds that cannot say inherit this refusal, so their copies' independence is an error, never a pass.
+        """
+        raise TargetUnavailable(f"a {self.target.kind} target cannot tell where its storage is, so whether a "
+                                "copy on it shares storage with another cannot be decided")
 
     def fetch(self, path: str, relpaths: list[str], destination: str,
               progress: Callable[[int], None] | None = None) -> int:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from agent import disk
 from agent.errors import TargetUnavailable
 from agent.hashing import CHUNK, FileEntry, HashOutcome, hash_tree, scan_tree
+from agent.identity import BOOT_ID_PATH, StorageIdentity
 from agent.targets.base import Probe, ResticLocation, TargetHandle, receive_file, safe_relpath
 
 
@@ -56,7 +57,7 @@ class LocalTarget(TargetHandle):
             return None
         except OSError as error:
             raise TargetUnavailable(f"cannot stat {path}: {error.strerror or error}") from error
-        return FileEntry(os.path.basename(path), st.st_size, st.st_mtime, st.st_ino, st.st_ctime_ns)
+        return FileEntry(os.path.basename(path), st.st_size, st.st_mtime, st.st_ino, st.st_ctime_ns, st.st_dev)
 
     def hash(self, path: str, entries: list[FileEntry]) -> HashOutcome:
         return hash_tree(
@@ -70,6 +71,25 @@ class LocalTarget(TargetHandle):
 
     def restic_location(self, path: str) -> ResticLocation:
         return ResticLocation(repository=path)
+
+    def storage_identity(self, path: str) -> StorageIdentity:
+        try:
+            with open(BOOT_ID_PATH, encoding="ascii") as handle:
+                host = handle.read().strip()
+            real = os.path.realpath(path, strict=True)
+            st = os.stat(real)
+            ancestors = set()
+            current = real
+            while current != os.path.dirname(current):
+                current = os.path.dirname(current)
+                above = os.stat(current)
+                ancestors.add((above.st_dev, above.st_ino))
+        except OSError as error:
+            raise TargetUnavailable(f"cannot read the storage identity of {path}: {error.strerror or error}"
+                                    f"{f' ({error.filename})' if error.filename else ''}") from error
+        if not host:
+            raise TargetUnavailable(f"cannot read the storage identity of {path}: {BOOT_ID_PATH} is empty")
+        return StorageIdentity(host=host, real_path=real, root=(st.st_dev, st.st_ino), ancestors=frozenset(ancestors))
 
     def fetch(self, path: str, relpaths: list[str], destination: str,
               progress: Callable[[int], None] | None = None) -> int:

@@ -43,6 +43,7 @@ from botocore.config import Config as BotoConfig
 from agent import interrupt
 from agent.errors import TargetUnavailable
 from agent.hashing import CHUNK, FileEntry, HashOutcome
+from agent.identity import StorageIdentity, object_identity
 from agent.targets.base import Probe, ResticLocation, TargetHandle, receive_file, safe_relpath
 from agent.units import parse_duration, parse_size
 
@@ -458,6 +459,12 @@ class S3Target(TargetHandle):
         finally:
             stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def storage_identity(self, path: str) -> StorageIdentity:
+        """Endpoint, bucket and prefix, as configured (no request: the bucket's answer is reachable's job).
+        Two endpoints naming one service (an alias, a CDN) are not recognised; a restic repository
+        reached both ways still is, by its id."""
+        return object_identity(self.endpoint, self.region, self.bucket, path)
 
     def restic_location(self, path: str) -> ResticLocation:
         """Return the `s3:` repository URL and, for that one restic process, the resolved credentials."""

@@ -38,7 +38,9 @@ import paramiko
 
 from agent.errors import TargetUnavailable
 from agent.hashing import CHUNK, FileEntry, HashOutcome, split_cached, store_read
+from agent.identity import BOOT_ID_PATH, StorageIdentity
 from agent.targets.base import Probe, ResticLocation, TargetContext, TargetHandle, receive_file, safe_relpath
+from agent.targets.ssh_keys import encrypted_key
 from agent.units import parse_duration
 
 log = logging.getLogger(__name__)
@@ -49,11 +51,20 @@ WIRE_LOG_NAME = __name__ + ".paramiko"
 DEFAULT_PORT = 22
 DEFAULT_CONNECT_TIMEOUT = 15.0
 KEEPALIVE_SECONDS = 30
-# find's record per file: relative path, size, mtime, inode, ctime — NUL-separated, so any name
-# (spaces, newlines, non-UTF-8 bytes) survives.
-FIND_FORMAT = r"%P\0%s\0%T@\0%i\0%C@\0"
-STAT_FORMAT = r"%s\0%T@\0%i\0%C@\0"
+# find's record per file: relative path, size, mtime, inode, ctime, device — NUL-separated, so any
+# name (spaces, newlines, non-UTF-8 bytes) survives. Device and inode say whether two trees share a
+# file (hard links), compared with the same kernel's numbers (agent.identity).
+FIND_FORMAT = r"%P\0%s\0%T@\0%i\0%C@\0%D\0"
+FIND_FIELDS = 6
+STAT_FORMAT = r"%s\0%T@\0%i\0%C@\0%D\0"
 MISSING_EXIT = 44
+# One round trip for a copy's storage identity (agent.identity): the host's boot id, the root's
+# real path, then "device inode" of the root and of each directory above it, NUL-separated.
+IDENTITY_SCRIPT = (
+    "set -e; id=$(cat {boot_id}); test -n \"$id\"; printf '%s\\0' \"$id\"; "
+    "p=$(realpath -e -- {path}); printf '%s\\0' \"$p\"; "
+    "while :; do stat -L --printf='%d %i\\0' -- \"$p\"; test \"$p\" != / || break; p=$(dirname -- \"$p\"); done"
+)
 _SHA256_LINE = re.compile(rb"^\\?([0-9a-f]{64}) [ *](.*)$", re.S)
 
 
@@ -116,13 +127,14 @@ def parse_find(output: bytes) -> dict[str, FileEntry]:
     fields = output.split(b"\0")
     if fields and fields[-1] == b"":
         fields.pop()
-    if len(fields) % 5:
-        raise TargetUnavailable(f"unexpected find output: {len(fields)} fields is not a multiple of 5")
+    if len(fields) % FIND_FIELDS:
+        raise TargetUnavailable(f"unexpected find output: {len(fields)} fields is not a multiple of {FIND_FIELDS}")
     entries: dict[str, FileEntry] = {}
-    for i in range(0, len(fields), 5):
-        name, size, mtime, inode, ctime = fields[i:i + 5]
+    for i in range(0, len(fields), FIND_FIELDS):
+        name, size, mtime, inode, ctime, device = fields[i:i + FIND_FIELDS]
         relpath = name.decode("utf-8", "surrogateescape")
-        entries[relpath] = FileEntry(relpath, int(size), float(mtime), int(inode), _decimal_ns(ctime.decode()))
+        entries[relpath] = FileEntry(relpath, int(size), float(mtime), int(inode), _decimal_ns(ctime.decode()),
+                                     int(device))
     return entries
 
 
@@ -188,8 +200,16 @@ class SshTarget(TargetHandle):
     def _connect(self) -> paramiko.SSHClient:
         deadline = time.monotonic() + self.connect_timeout
         where = f"{self.address}"
+        refusal = (f"private key {self.key_file} is passphrase-protected: passphrase-protected keys are not "
+                   "supported (the agent runs unattended and uses no ssh-agent); use an unencrypted key readable only "
+                   "by the service (mode 0600, e.g. handed over by systemd LoadCredential=)")
+        if encrypted_key(self.key_file):
+            raise TargetUnavailable(refusal)
         try:
             key = paramiko.PKey.from_path(self.key_file)
+        except (paramiko.PasswordRequiredException, TypeError) as error:
+            # paramiko (through cryptography) says "password was not given" with a TypeError.
+            raise TargetUnavailable(refusal) from error
         except (OSError, paramiko.SSHException, ValueError) as error:
             raise TargetUnavailable(f"cannot load private key {self.key_file}: {error}") from error
         client = paramiko.SSHClient()
@@ -357,10 +377,11 @@ class SshTarget(TargetHandle):
         if status == MISSING_EXIT:
             return None
         fields = out.split(b"\0")
-        if status != 0 or len(fields) < 4:
+        if status != 0 or len(fields) < 5:
             raise TargetUnavailable(f"cannot stat {path} on {self.address}: {_tail(err)}")
-        size, mtime, inode, ctime = fields[:4]
-        return FileEntry(posixpath.basename(path), int(size), float(mtime), int(inode), _decimal_ns(ctime.decode()))
+        size, mtime, inode, ctime, device = fields[:5]
+        return FileEntry(posixpath.basename(path), int(size), float(mtime), int(inode), _decimal_ns(ctime.decode()),
+                         int(device))
 
     def hash(self, path: str, entries: list[FileEntry]) -> HashOutcome:
         """SHA-256 by `sha256sum` on the host: paths go out NUL-separated on stdin, digests come back.
@@ -440,6 +461,26 @@ class SshTarget(TargetHandle):
         finally:
             sftp.close()
         return total
+
+    def storage_identity(self, path: str) -> StorageIdentity:
+        """The identity as the remote host's own kernel sees it (its boot id, device and inode numbers)."""
+        script = IDENTITY_SCRIPT.format(boot_id=shlex.quote(BOOT_ID_PATH), path=shlex.quote(path))
+        status, out, err = self.run(script)
+        fields = out.split(b"\0")
+        if fields and fields[-1] == b"":
+            fields.pop()
+        if status != 0 or len(fields) < 3:
+            raise TargetUnavailable(f"cannot read the storage identity of {path} on {self.address} "
+                                    f"(needs {BOOT_ID_PATH}, realpath and stat): {_tail(err)}")
+        try:
+            numbers = [tuple(int(n) for n in field.split()) for field in fields[2:]]
+        except ValueError as error:
+            raise TargetUnavailable(f"unexpected stat output on {self.address}: {error}") from error
+        if any(len(pair) != 2 for pair in numbers):
+            raise TargetUnavailable(f"unexpected stat output on {self.address} for {path}")
+        return StorageIdentity(host=fields[0].decode("ascii", "replace").strip(),
+                               real_path=fields[1].decode("utf-8", "surrogateescape"),
+                               root=numbers[0], ancestors=frozenset(numbers[1:]))
 
     def restic_location(self, path: str) -> ResticLocation:
         """restic over SFTP with OpenSSH, under the same key, port and known_hosts as the agent's own connection."""

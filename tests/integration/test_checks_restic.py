@@ -74,6 +74,7 @@ def test_healthy_repository_passes(sandbox, restic_template, make_repo):
     assert ran == {
         "reachable": Status.PASS, "freshness": Status.PASS,
         "restic-structure": Status.PASS, "restic-read-data": Status.PASS,
+        "independence": Status.PASS,  # the dataset-level storage comparison, recorded on each copy
     }, statuses(copy)
     assert copy.status == Status.PASS
     freshness = check_result(copy, "freshness")

@@ -146,6 +146,17 @@ MALFORMED = {
     "policy-zero-copies": (_set(["policy", "copies"], 0), ["policy.copies"]),
     "bad-size": (_set([*FINANCE, "restore_test"], {"sample_bytes": "lots"}),
                  ["datasets.finance-records.restore_test.sample_bytes", "lots"]),
+    # Restore tests write into scratch_dir: inside (or around) a copy it would change that copy.
+    "scratch-inside-primary": (_set(["agent", "scratch_dir"], "droplet/finance/restores"),
+                               ["agent.scratch_dir", "lies inside datasets.finance-records.primary.path"]),
+    "scratch-inside-copy-written-oddly": (_set(["agent", "scratch_dir"], "hdd/x/../finance/./restores"),
+                                          ["agent.scratch_dir", "lies inside datasets.finance-records.copies[2].path"]),
+    "scratch-contains-copy": (_set(["agent", "scratch_dir"], "nas"),
+                              ["agent.scratch_dir", "contains datasets.finance-records.copies[0].path"]),
+    "replica-on-plain-copy": (_set([*FINANCE, "copies", 2, "replica"], True),
+                              ["datasets.finance-records.copies[2].replica", "only restic copies"]),
+    "replica-not-boolean": (_set([*FINANCE, "copies", 0, "replica"], "yes"),
+                            ["datasets.finance-records.copies[0].replica", "boolean"]),
 }
 
 VALID_TEXT = yaml.safe_dump(BASE, allow_unicode=True, sort_keys=False)

@@ -131,6 +131,21 @@ def test_scratch_refuses_to_overlap_the_primary_or_to_overfill(tmp_path: Path):
     assert required_bytes(100 * MiB) == 110 * MiB + 8 * MiB
 
 
+def test_scratch_overlap_is_refused_before_anything_is_created(tmp_path: Path):
+    """Inside the primary, inside another copy, or there through a symlink: refused, and not one
+    directory made (the scratch base and its parents used to be created first)."""
+    primary = tmp_path / "primary"
+    primary.mkdir()
+    copy = tmp_path / "hdd" / "mirror"
+    copy.mkdir(parents=True)
+    (tmp_path / "link").symlink_to(primary, target_is_directory=True)
+    for base in (primary / "scratch" / "deeper", copy / "restores", tmp_path / "link" / "restores"):
+        with pytest.raises(ScratchError, match="nothing was created"), \
+                ScratchDir(base, "x", 10, [str(primary), str(copy)]):
+            pass
+    assert list(primary.iterdir()) == [] and list(copy.iterdir()) == []
+
+
 def context(restore_test_mode=None, every=None, state=None, now=None):
     now = now or datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
     return SimpleNamespace(

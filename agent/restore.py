@@ -37,12 +37,12 @@ are the two callers.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import posixpath
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +56,7 @@ from agent.hashing import FileEntry, sha256_file
 from agent.models import Status
 from agent.output import name_paths
 from agent.progress import DISABLED, Progress
-from agent.restic import ResticError, ResticFailure, Snapshot, _parse_time
+from agent.restic import ResticError, ResticFailure, Snapshot, _parse_time, restore_arguments
 from agent.scratch import ScratchDir, ScratchError
 from agent.targets.base import TargetHandle
 from agent.units import format_duration, format_size
@@ -142,10 +142,8 @@ def _copy_entries(context: CopyContext) -> dict[str, FileEntry]:
 
 def _restic_listing(context: CopyContext, snapshot: Snapshot) -> BackupListing:
     started = time.monotonic()
-    output = context.restic.run("--no-lock", "ls", "--json", snapshot.id)
+    nodes = [node for node in context.restic.ls(snapshot.id) if node.get("type") == "file"]
     overhead = time.monotonic() - started
-    nodes = [node for node in map(json.loads, filter(str.strip, output.splitlines()))
-             if node.get("struct_type") == "node" and node.get("type") == "file"]
     prefix = "/"
     if len(snapshot.paths) == 1:
         backed_up = snapshot.paths[0].rstrip("/")
@@ -212,11 +210,7 @@ def _escape(pattern: str) -> str:
 def _restore_restic(context: CopyContext, snapshot_id: str, includes: list[str] | None, scratch: Path,
                     task, verify: bool, timing: dict[str, float] | None = None) -> None:
     """Restore the snapshot (only the `includes`, snapshot paths, when given) into scratch."""
-    arguments = ["restore", snapshot_id, "--target", str(scratch)]
-    if verify:
-        arguments.append("--verify")
-    for path in includes or ():
-        arguments += ["--include", _escape(path)]
+    arguments = restore_arguments(snapshot_id, str(scratch), [_escape(path) for path in includes or ()], verify)
     stop = threading.Event()
     watcher = None
     started = time.monotonic()
@@ -502,7 +496,8 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
             except _LISTING_ERRORS:
                 pass  # the restore's own error is the finding
         status = Status.FAIL if error.kind == ResticFailure.DATA_ERROR else Status.ERROR
-        damaged = _restic_failed_files(error.stderr or "", listing.root_prefix if listing else "/")
+        damaged = _restic_failed_files(error.stderr or "", listing.root_prefix if listing else "/",
+                                       listing.entries if listing else ())
         named = f" ({len(damaged)} files could not be restored: {name_paths(damaged)})" if damaged else ""
         what = f"{len(plan.relpaths)} files" if plan.relpaths is not None else "all files"
         source = listing.source if listing else f"snapshot {plan.snapshot.short_id}"
@@ -515,16 +510,20 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
         primary_pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _restic_failed_files(stderr: str, prefix: str) -> list[str]:
-    """Given a failed restore's stderr and where the backed-up directory sits in the snapshot,
-    return the dataset-relative paths restic named in its "ignoring error for PATH: …" lines, so a
-    damaged pack is reported by the files it took down."""
-    failed: set[str] = set()
+def _restic_failed_files(stderr: str, prefix: str, known: Iterable[str] = ()) -> list[str]:
+    """Given a failed restore's stderr, where the backed-up directory sits in the snapshot and the
+    files the backup holds, return the dataset-relative paths restic named in its "ignoring error
+    for PATH: …" lines, so a damaged pack is reported by the files it took down. A known file is
+    found by its whole name (which may hold a newline or ": "); other lines are read up to ": "."""
+    failed = {relpath for relpath in known if f"{IGNORING_ERROR}{prefix}{relpath}: " in stderr}
     for line in stderr.splitlines():
         if not line.startswith(IGNORING_ERROR):
             continue
         path = line[len(IGNORING_ERROR):].split(": ", 1)[0]
-        failed.add(path[len(prefix):] if path.startswith(prefix) else path.lstrip("/"))
+        relpath = path[len(prefix):] if path.startswith(prefix) else path.lstrip("/")
+        # A line cut short by a newline or ": " inside a name already found whole adds nothing.
+        if not any(whole.startswith(relpath) and whole[len(relpath):][:1] in ("\n", ":") for whole in failed):
+            failed.add(relpath)
     return sorted(failed)
 
 

@@ -13,6 +13,7 @@ from agent.checking import CopyContext
 from agent.clock import from_timestamp, iso
 from agent.errors import TargetUnavailable
 from agent.models import CheckResult, Status
+from agent.names import show
 from agent.restic import ResticError, select_snapshots
 from agent.units import format_duration
 
@@ -71,4 +72,4 @@ def _last_backup(context: CopyContext):
     if not entries:
         return None, "the copy holds no files"
     newest = max(entries.values(), key=lambda e: e.mtime)
-    return from_timestamp(newest.mtime), f"newest file {newest.relpath}"
+    return from_timestamp(newest.mtime), f"newest file {show(newest.relpath)}"

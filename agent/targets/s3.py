@@ -43,6 +43,7 @@ from botocore.config import Config as BotoConfig
 from agent import interrupt
 from agent.errors import TargetUnavailable
 from agent.hashing import CHUNK, FileEntry, HashOutcome
+from agent.names import show
 from agent.targets.base import Probe, ResticLocation, TargetHandle, receive_file, safe_relpath
 from agent.units import parse_duration, parse_size
 
@@ -446,10 +447,10 @@ class S3Target(TargetHandle):
                     body.close()
             except botocore.exceptions.ClientError as error:
                 if str(error.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
-                    raise TargetUnavailable(f"cannot restore {relpath}: it vanished from {self._where()}") from error
-                raise self._unavailable(error, f"restore {relpath} (download {key})") from error
+                    raise TargetUnavailable(f"cannot restore {show(relpath)}: it vanished from {self._where()}") from error
+                raise self._unavailable(error, f"restore {show(relpath)} (download {show(key)})") from error
             except (botocore.exceptions.BotoCoreError, OSError) as error:
-                raise self._unavailable(error, f"restore {relpath} (download {key})") from error
+                raise self._unavailable(error, f"restore {show(relpath)} (download {show(key)})") from error
 
         pool = ThreadPoolExecutor(max_workers=FETCH_WORKERS, thread_name_prefix="s3-fetch")
         try:

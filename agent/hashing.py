@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent import names
+from agent.clock import in_future
 
 CHUNK = 1 << 20
 
@@ -148,6 +149,7 @@ def split_cached(
             and cached[2] == entry.inode
             and cached[3] == entry.ctime_ns
             and now - cached[5] < rehash_every
+            and not in_future(cached[5], now)  # hashed "later" than now: a clock ran ahead; read again
         ):
             digests[entry.relpath] = cached[4]
         else:

@@ -48,12 +48,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent import interrupt
+from agent import clock, interrupt
 from agent.checking import CopyContext
+from agent.clock import CLOCK_SKEW_SECONDS, in_future, iso
 from agent.config import RestoreTestSpec
 from agent.errors import TargetUnavailable
 from agent.hashing import FileEntry, sha256_file
 from agent.models import Status
+from agent.names import scrub
 from agent.output import name_paths
 from agent.progress import DISABLED, Progress
 from agent.restic import ResticError, ResticFailure, Snapshot, _parse_time, restore_arguments
@@ -103,6 +105,10 @@ class RestoreOutcome:
     # Every restored file proven, whatever the projection said (a drill judges its actual time instead).
     content_ok: bool = False
     backup_files: frozenset[str] = frozenset()  # every file the backup holds (for rotation state)
+
+    def __post_init__(self) -> None:
+        # A drill records this detail as it is: a name in a tool's message is shown as CheckResult does.
+        self.detail = scrub(self.detail)
 
 
 # --- what the backup holds ----------------------------------------------------------------------
@@ -340,7 +346,10 @@ def _plan_alongside(context: CopyContext, snapshot: Snapshot, pending: Future, p
     if payload <= 0:
         return None
     taken = snapshot.time.timestamp() + SAME_MTIME_SECONDS
-    unchanged = [p for p, e in primary_entries.items() if e.mtime <= taken]
+    # A file dated in the future is hashed too: _unchanged then holds it against the primary when
+    # the backup recorded the same size and mtime.
+    now = clock.now()  # the planning moment (context may be absent when planning alone)
+    unchanged = [p for p, e in primary_entries.items() if e.mtime <= taken or in_future(e.mtime, now)]
     changed_bytes = primary_bytes - sum(primary_entries[p].size for p in unchanged)
     sized_by = ("the primary's size" if primary_bytes >= known_full_size
                 else "this copy's restore size when last listed")
@@ -560,9 +569,10 @@ def _unchanged(context: CopyContext, backed_up: FileEntry, primary: FileEntry | 
         return False
     if context.spec.form == "restic":
         return primary.size == backed_up.size and abs(primary.mtime - backed_up.mtime) <= SAME_MTIME_SECONDS
-    # A plain copy: the primary file was not modified after the copy's last sync.
+    # A plain copy: the primary file was not modified after the copy's last sync. An mtime in the
+    # future says nothing about when it changed: such a file is held against the primary too.
     cutoff = (context.last_backup_at.timestamp() if context.last_backup_at else 0.0) + MTIME_SLACK_SECONDS
-    return primary.mtime <= cutoff
+    return primary.mtime <= cutoff or in_future(primary.mtime, context.now)
 
 
 def _verify(context: CopyContext, listing: BackupListing, relpaths: list[str], root: Path, restore_seconds: float,
@@ -717,6 +727,25 @@ def _verify(context: CopyContext, listing: BackupListing, relpaths: list[str], r
         return RestoreOutcome(Status.ERROR, f"{projection} — {what}", measured, verified)
     proof = f"all {len(verified)} match ({len(with_primary)} the primary, {len(with_record)} the backup's own record)"
     detail = f"{what}: {proof}; {projection}"
+    notes += _future_notes(context, listing, primary_entries, relpaths, measured)
     if notes:
         detail += "; " + "; ".join(notes)
+    if listing.snapshot and in_future(listing.snapshot.time, context.now):
+        # Which snapshot is the newest cannot be told when one is dated ahead of the clock: the
+        # restore proved this one, not that the latest backup restores.
+        return RestoreOutcome(Status.ERROR, f"{detail}; but snapshot {listing.snapshot.short_id} is dated "
+                                            f"{iso(listing.snapshot.time)}, in the future, so it may not be the newest "
+                                            "backup", measured, verified, content_ok=True)
     return RestoreOutcome(Status.PASS, detail, measured, verified, content_ok=True)
+
+
+def _future_notes(context: CopyContext, listing: BackupListing, primary_entries: dict[str, FileEntry],
+                  relpaths: list[str], measured: dict[str, Any]) -> list[str]:
+    """Name the restored files the primary dates in the future (held against the primary all the
+    same) and count them in measured; [] when there are none."""
+    future = sorted(p for p in relpaths if p in primary_entries and in_future(primary_entries[p].mtime, context.now))
+    measured["primary_files_future_dated"] = len(future)
+    if not future:
+        return []
+    return [f"{len(future)} primary files dated in the future (beyond now + {format_duration(CLOCK_SKEW_SECONDS)}), "
+            f"compared all the same: {name_paths(future)}"]

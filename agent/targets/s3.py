@@ -41,6 +41,7 @@ import botocore.exceptions
 from botocore.config import Config as BotoConfig
 
 from agent import interrupt
+from agent.clock import in_future
 from agent.errors import TargetUnavailable
 from agent.hashing import CHUNK, FileEntry, HashOutcome
 from agent.names import show
@@ -299,7 +300,8 @@ class S3Target(TargetHandle):
         for entry in entries:
             entry = entry if isinstance(entry, ObjectEntry) else ObjectEntry(entry.relpath, entry.size, entry.mtime)
             row = cache.lookup(self._cache_key(prefix + entry.relpath))
-            if row and self._same_object(row, entry) and now - row[5] < self.context.rehash_every:
+            if (row and self._same_object(row, entry) and now - row[5] < self.context.rehash_every
+                    and not in_future(row[5], now)):
                 digests[entry.relpath] = row[4]
                 # A remembered S3 checksum of this very object version is what HeadObject would say again.
                 methods[entry.relpath] = "checksum" if row[2] == BY_CHECKSUM else "earlier"

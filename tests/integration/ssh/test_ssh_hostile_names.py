@@ -30,21 +30,18 @@ from tests.integration.names_support import (
     write_hostile_tree,
 )
 from tests.integration.restore_support import leftover_scratch, restore_test
+from tests.integration.ssh.ssh_helpers import target_config
 
 pytestmark = pytest.mark.integration
 
 DATASET = TAG
 
 
-def ssh_target(sshd, medium: str, location: str) -> dict:
-    return {"kind": "ssh", "medium": medium, "location": location, **sshd.options(connect_timeout="5s")}
-
-
 def ssh_layout(sandbox: Sandbox, sshd, copy: dict) -> Path:
     """The hostile tree as the primary on the "droplet" and one copy on the "nas", both the test sshd."""
     primary = write_hostile_tree(sandbox.root / "droplet" / "data")
-    sandbox.targets["droplet"] = ssh_target(sshd, "cloud-vm", "do-sgp1")
-    sandbox.targets["nas"] = ssh_target(sshd, "nas", "office")
+    sandbox.targets["droplet"] = target_config(sshd, "cloud-vm", "do-sgp1")
+    sandbox.targets["nas"] = target_config(sshd, "nas", "office")
     sandbox.dataset(DATASET, Sandbox.files_copy("droplet", primary, stamp=None), [copy],
                     policy={"copies": 2, "media": 2, "offsite": 1})
     sandbox.datasets[DATASET]["restore_test"] = {"sample_files": 20}

@@ -20,7 +20,7 @@ from typing import Any
 
 from agent import interrupt
 from agent.checking import CopyContext, PrimaryManifest, RunOptions
-from agent.clock import iso
+from agent.clock import age_seconds, iso
 from agent.config import Config, CopySpec, Dataset
 from agent.models import Status
 from agent.progress import Progress
@@ -119,7 +119,7 @@ def run_drill(config: Config, dataset: Dataset, spec: CopySpec, progress: Progre
         session.close()
     elapsed = time.monotonic() - started
     finished_at = session.started + timedelta(seconds=elapsed)
-    rpo_actual = (session.started - last_backup_at).total_seconds() if last_backup_at else None
+    rpo_actual = age_seconds(last_backup_at, session.started) if last_backup_at else None
     result = DrillResult(dataset, spec, status, session.started, finished_at, elapsed, rpo_actual, last_backup_at,
                          errors)
     # Only a drill that brought every file back proven says anything about the RTO: an interrupted,

@@ -84,8 +84,10 @@ def execute(
             stdin=subprocess.DEVNULL,
             env=full_env,
             cwd=cwd,
-            text=True,
-            errors="replace",
+            # restic writes UTF-8 whatever the locale, and a file name as its bytes, UTF-8 or not:
+            # each byte that is not is kept as a surrogate escape (agent.names), never a lossy U+FFFD.
+            encoding="utf-8",
+            errors="surrogateescape",
             start_new_session=True,
         )
     except FileNotFoundError as error:

@@ -18,6 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent import names
+from agent.clock import in_future
+
 CHUNK = 1 << 20
 
 
@@ -84,25 +87,39 @@ def sha256_file(path: str) -> str:
 
 
 class HashCache:
-    """A SQLite cache of file hashes, one per agent state directory. Thread-safe for lookups and stores."""
+    """A SQLite cache of file hashes, one per agent state directory. Thread-safe for lookups and stores.
+
+    Keys are the bytes of the name (agent.names.to_bytes), stored as BLOBs: a file name need not be
+    UTF-8, and SQLite's TEXT cannot hold the lone surrogates that stand for such bytes.
+    """
+
+    SCHEMA_VERSION = 1  # 0: keys stored as TEXT (before non-UTF-8 names were kept)
 
     def __init__(self, path: Path | None):
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
-            " inode INTEGER, ctime_ns INTEGER, sha256 TEXT, hashed_at REAL)"
-        )
+        with self._db:
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+                " inode INTEGER, ctime_ns INTEGER, sha256 TEXT, hashed_at REAL)"
+            )
+            if self._db.execute("PRAGMA user_version").fetchone()[0] < self.SCHEMA_VERSION:
+                # Once: the same key as bytes, so cached digests (and the silent-corruption history
+                # they carry) survive the change. A TEXT 'x' never equals a BLOB x'78' in SQLite.
+                self._db.execute("UPDATE hashes SET path = CAST(path AS BLOB) WHERE typeof(path) = 'text'")
+                self._db.execute(f"PRAGMA user_version = {self.SCHEMA_VERSION}")
 
     def lookup(self, path: str) -> tuple | None:
         with self._lock:
             return self._db.execute(
-                "SELECT size, mtime_ns, inode, ctime_ns, sha256, hashed_at FROM hashes WHERE path = ?", (path,)
+                "SELECT size, mtime_ns, inode, ctime_ns, sha256, hashed_at FROM hashes WHERE path = ?",
+                (names.to_bytes(path),)
             ).fetchone()
 
     def store_many(self, rows: Iterable[tuple]) -> None:
+        encoded = [(names.to_bytes(row[0]), *row[1:]) for row in rows]
         with self._lock, self._db:
-            self._db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            self._db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?, ?, ?)", encoded)
 
     def close(self) -> None:
         self._db.close()
@@ -133,6 +150,7 @@ def split_cached(
             and cached[2] == entry.inode
             and cached[3] == entry.ctime_ns
             and now - cached[5] < rehash_every
+            and not in_future(cached[5], now)  # hashed "later" than now: a clock ran ahead; read again
         ):
             digests[entry.relpath] = cached[4]
         else:

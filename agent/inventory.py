@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from agent.checking import CopyContext, PrimaryManifest, RunOptions
-from agent.clock import iso
+from agent.clock import age_seconds, iso
 from agent.config import Config, CopySpec, Dataset
 from agent.errors import TargetUnavailable
 from agent.models import Status
@@ -53,7 +53,8 @@ def describe_copy(session: Session, dataset: Dataset, spec: CopySpec) -> dict[st
     fresh = freshness.run(context) if spec.role == "backup" or spec.stamp else None
     if fresh is not None and context.last_backup_at is not None:
         entry["last_backup_at"] = iso(context.last_backup_at)
-        entry["age_seconds"] = round((session.started - context.last_backup_at).total_seconds(), 3)
+        age = age_seconds(context.last_backup_at, session.started)
+        entry["age_seconds"] = round(age, 3) if age is not None else None
     elif fresh is not None and fresh.status != Status.PASS and not entry["reason"]:
         entry["reason"] = fresh.detail
     return entry

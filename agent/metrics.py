@@ -71,7 +71,9 @@ def build_registry(run: RunResult) -> CollectorRegistry:
                       "medium": spec.target.medium, "location": spec.target.location}
             if copy.last_backup_at is not None:
                 last_backup.labels(**labels).set(copy.last_backup_at.timestamp())
-                age.labels(**labels).set(copy.age_seconds or 0.0)
+            if copy.age_seconds is not None:
+                # No age for a last backup dated in the future (its check is an error): 0 would read as fresh.
+                age.labels(**labels).set(copy.age_seconds)
             copy_rpo.labels(**labels).set(dataset.process.rpo_seconds)
             for status in STATUSES[:3]:
                 copy_status.labels(**labels, status=str(status)).set(1 if copy.status == status else 0)

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from agent.config import CopySpec, Dataset
+from agent.names import scrub
 
 
 class Status(StrEnum):
@@ -37,6 +38,12 @@ class CheckResult:
     detail: str
     # Measured values for records and metrics: bytes_verified, coverage, age_seconds, ...
     measured: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Names are shown through agent.names.show where a detail is written; a byte of a name that
+        # slipped through in a tool's message is shown the same way here, so records, --json and
+        # the terminal never receive a lone surrogate.
+        self.detail = scrub(self.detail)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "status": str(self.status), "detail": self.detail, **self.measured}

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.clock import iso
 from agent.models import RunResult, Status
+from agent.names import show
 from agent.units import format_duration
 
 if TYPE_CHECKING:
@@ -17,8 +18,9 @@ NAMED_PATHS = 5
 
 
 def name_paths(paths: list[str]) -> str:
-    """The first few paths of a list, sorted, and how many more: what a failure detail names."""
-    shown = ", ".join(sorted(paths)[:NAMED_PATHS])
+    """The first few paths of a list, sorted, and how many more: what a failure detail names, each
+    in the agent's one display of names (agent.names.show: `\\xff` for a byte that is not UTF-8)."""
+    shown = ", ".join(show(path) for path in sorted(paths)[:NAMED_PATHS])
     return shown + (f", … (+{len(paths) - NAMED_PATHS})" if len(paths) > NAMED_PATHS else "")
 
 

@@ -128,7 +128,17 @@ class ResticRepository:
         return [_snapshot(item) for item in json.loads(output or "[]")]
 
     def stats(self, snapshot_id: str, mode: str = "restore-size") -> dict[str, Any]:
-        return json.loads(self.run("--no-lock", "stats", "--json", "--mode", mode, snapshot_id))
+        return json.loads(self.run("--no-lock", "stats", "--json", f"--mode={mode}", "--", snapshot_id))
+
+    def ls(self, snapshot_id: str) -> list[dict[str, Any]]:
+        """Return a snapshot's nodes as `restic ls --json` describes them, with each path and name
+        the real bytes (agent.names). restic's JSON puts U+FFFD for every byte of a name that is not
+        UTF-8; only then is the snapshot listed a second time as text, which carries the bytes.
+        Raise ResticError, or ValueError when the two listings do not agree."""
+        nodes = parse_ls(self.run("--no-lock", "ls", "--json", "--", snapshot_id))
+        if any(REPLACEMENT in node.get("path", "") for node in nodes):
+            nodes = with_raw_paths(nodes, self.run("--no-lock", "--quiet", "ls", "--", snapshot_id))
+        return nodes
 
     def repository_id(self) -> str:
         """Return the repository's id from its config (`restic cat config`). The config file is
@@ -158,6 +168,53 @@ def version() -> str:
         return "unavailable"
     match = re.search(r"restic (\S+)", output)
     return match.group(1) if match else output.strip()
+
+
+REPLACEMENT = "\ufffd"  # what restic's JSON (Go's encoding/json) puts for each byte that is not UTF-8
+
+
+def parse_ls(output: str) -> list[dict[str, Any]]:
+    """Given `restic ls --json` output, return its nodes in listing order (the snapshot line left out)."""
+    return [node for node in map(json.loads, filter(str.strip, output.splitlines()))
+            if node.get("struct_type") == "node"]
+
+
+def _same_name(lossy: str, raw: str) -> bool:
+    """Whether a path from restic's JSON (U+FFFD for each byte that is not UTF-8) is raw, a path
+    with surrogate escapes (one per such byte), character for character."""
+    return len(lossy) == len(raw) and all(
+        a == b or (a == REPLACEMENT and 0xDC80 <= ord(b) <= 0xDCFF) for a, b in zip(lossy, raw, strict=True))
+
+
+def with_raw_paths(nodes: list[dict[str, Any]], text_listing: str) -> list[dict[str, Any]]:
+    """Given `ls --json` nodes and `restic --quiet ls` of the same snapshot (each path followed by a
+    newline, same order, bytes kept), return the nodes with their real paths and names.
+
+    The text form alone is ambiguous (a name may hold a newline), the JSON alone lossy; together
+    they are exact: each JSON path has as many characters as the real one, so each is read off the
+    text at its place and must agree with it except where the JSON says U+FFFD. Raise ValueError
+    when they do not agree (a listing that changed in between, an unknown restic output)."""
+    exact: list[dict[str, Any]] = []
+    position = 0
+    for node in nodes:
+        lossy = node.get("path", "")
+        raw = text_listing[position:position + len(lossy)]
+        if not _same_name(lossy, raw) or text_listing[position + len(lossy):position + len(lossy) + 1] != "\n":
+            raise ValueError(f"restic's text listing does not match its JSON listing at {lossy!r}")
+        position += len(lossy) + 1
+        exact.append({**node, "path": raw, "name": raw.rsplit("/", 1)[-1]} if REPLACEMENT in lossy else node)
+    return exact
+
+
+def restore_arguments(snapshot_id: str, target: str, includes: list[str] | None = None,
+                      verify: bool = False) -> list[str]:
+    """`restic restore` of a snapshot into target, only the given include patterns when some are
+    given. Values joined to their flags and the snapshot after `--`, so nothing reads as an option."""
+    arguments = ["restore", f"--target={target}"]
+    if verify:
+        arguments.append("--verify")
+    arguments += [f"--include={pattern}" for pattern in includes or ()]
+    return [*arguments, "--", snapshot_id]
 
 
 def select_snapshots(snapshots: list[Snapshot], snapshot_filter: dict[str, Any]) -> list[Snapshot]:

@@ -37,26 +37,28 @@ are the two callers.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import posixpath
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent import interrupt
+from agent import clock, interrupt
 from agent.checking import CopyContext
+from agent.clock import CLOCK_SKEW_SECONDS, in_future, iso
 from agent.config import RestoreTestSpec
 from agent.errors import TargetUnavailable
 from agent.hashing import FileEntry, sha256_file
 from agent.models import Status
+from agent.names import scrub
 from agent.output import name_paths
 from agent.progress import DISABLED, Progress
-from agent.restic import ResticError, ResticFailure, Snapshot, _parse_time
+from agent.restic import ResticError, ResticFailure, Snapshot, _parse_time, restore_arguments
 from agent.scratch import ScratchDir, ScratchError
 from agent.targets.base import TargetHandle
 from agent.units import format_duration, format_size
@@ -104,6 +106,10 @@ class RestoreOutcome:
     content_ok: bool = False
     backup_files: frozenset[str] = frozenset()  # every file the backup holds (for rotation state)
 
+    def __post_init__(self) -> None:
+        # A drill records this detail as it is: a name in a tool's message is shown as CheckResult does.
+        self.detail = scrub(self.detail)
+
 
 # --- what the backup holds ----------------------------------------------------------------------
 
@@ -142,10 +148,8 @@ def _copy_entries(context: CopyContext) -> dict[str, FileEntry]:
 
 def _restic_listing(context: CopyContext, snapshot: Snapshot) -> BackupListing:
     started = time.monotonic()
-    output = context.restic.run("--no-lock", "ls", "--json", snapshot.id)
+    nodes = [node for node in context.restic.ls(snapshot.id) if node.get("type") == "file"]
     overhead = time.monotonic() - started
-    nodes = [node for node in map(json.loads, filter(str.strip, output.splitlines()))
-             if node.get("struct_type") == "node" and node.get("type") == "file"]
     prefix = "/"
     if len(snapshot.paths) == 1:
         backed_up = snapshot.paths[0].rstrip("/")
@@ -212,11 +216,7 @@ def _escape(pattern: str) -> str:
 def _restore_restic(context: CopyContext, snapshot_id: str, includes: list[str] | None, scratch: Path,
                     task, verify: bool, timing: dict[str, float] | None = None) -> None:
     """Restore the snapshot (only the `includes`, snapshot paths, when given) into scratch."""
-    arguments = ["restore", snapshot_id, "--target", str(scratch)]
-    if verify:
-        arguments.append("--verify")
-    for path in includes or ():
-        arguments += ["--include", _escape(path)]
+    arguments = restore_arguments(snapshot_id, str(scratch), [_escape(path) for path in includes or ()], verify)
     stop = threading.Event()
     watcher = None
     started = time.monotonic()
@@ -346,7 +346,10 @@ def _plan_alongside(context: CopyContext, snapshot: Snapshot, pending: Future, p
     if payload <= 0:
         return None
     taken = snapshot.time.timestamp() + SAME_MTIME_SECONDS
-    unchanged = [p for p, e in primary_entries.items() if e.mtime <= taken]
+    # A file dated in the future is hashed too: _unchanged then holds it against the primary when
+    # the backup recorded the same size and mtime.
+    now = clock.now()  # the planning moment (context may be absent when planning alone)
+    unchanged = [p for p, e in primary_entries.items() if e.mtime <= taken or in_future(e.mtime, now)]
     changed_bytes = primary_bytes - sum(primary_entries[p].size for p in unchanged)
     sized_by = ("the primary's size" if primary_bytes >= known_full_size
                 else "this copy's restore size when last listed")
@@ -503,7 +506,8 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
             except _LISTING_ERRORS:
                 pass  # the restore's own error is the finding
         status = Status.FAIL if error.kind == ResticFailure.DATA_ERROR else Status.ERROR
-        damaged = _restic_failed_files(error.stderr or "", listing.root_prefix if listing else "/")
+        damaged = _restic_failed_files(error.stderr or "", listing.root_prefix if listing else "/",
+                                       listing.entries if listing else ())
         named = f" ({len(damaged)} files could not be restored: {name_paths(damaged)})" if damaged else ""
         what = f"{len(plan.relpaths)} files" if plan.relpaths is not None else "all files"
         source = listing.source if listing else f"snapshot {plan.snapshot.short_id}"
@@ -516,16 +520,20 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
         primary_pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _restic_failed_files(stderr: str, prefix: str) -> list[str]:
-    """Given a failed restore's stderr and where the backed-up directory sits in the snapshot,
-    return the dataset-relative paths restic named in its "ignoring error for PATH: …" lines, so a
-    damaged pack is reported by the files it took down."""
-    failed: set[str] = set()
+def _restic_failed_files(stderr: str, prefix: str, known: Iterable[str] = ()) -> list[str]:
+    """Given a failed restore's stderr, where the backed-up directory sits in the snapshot and the
+    files the backup holds, return the dataset-relative paths restic named in its "ignoring error
+    for PATH: …" lines, so a damaged pack is reported by the files it took down. A known file is
+    found by its whole name (which may hold a newline or ": "); other lines are read up to ": "."""
+    failed = {relpath for relpath in known if f"{IGNORING_ERROR}{prefix}{relpath}: " in stderr}
     for line in stderr.splitlines():
         if not line.startswith(IGNORING_ERROR):
             continue
         path = line[len(IGNORING_ERROR):].split(": ", 1)[0]
-        failed.add(path[len(prefix):] if path.startswith(prefix) else path.lstrip("/"))
+        relpath = path[len(prefix):] if path.startswith(prefix) else path.lstrip("/")
+        # A line cut short by a newline or ": " inside a name already found whole adds nothing.
+        if not any(whole.startswith(relpath) and whole[len(relpath):][:1] in ("\n", ":") for whole in failed):
+            failed.add(relpath)
     return sorted(failed)
 
 
@@ -562,9 +570,10 @@ def _unchanged(context: CopyContext, backed_up: FileEntry, primary: FileEntry | 
         return False
     if context.spec.form == "restic":
         return primary.size == backed_up.size and abs(primary.mtime - backed_up.mtime) <= SAME_MTIME_SECONDS
-    # A plain copy: the primary file was not modified after the copy's last sync.
+    # A plain copy: the primary file was not modified after the copy's last sync. An mtime in the
+    # future says nothing about when it changed: such a file is held against the primary too.
     cutoff = (context.last_backup_at.timestamp() if context.last_backup_at else 0.0) + MTIME_SLACK_SECONDS
-    return primary.mtime <= cutoff
+    return primary.mtime <= cutoff or in_future(primary.mtime, context.now)
 
 
 def _verify(context: CopyContext, listing: BackupListing, relpaths: list[str], root: Path, restore_seconds: float,
@@ -719,6 +728,25 @@ def _verify(context: CopyContext, listing: BackupListing, relpaths: list[str], r
         return RestoreOutcome(Status.ERROR, f"{projection} — {what}", measured, verified)
     proof = f"all {len(verified)} match ({len(with_primary)} the primary, {len(with_record)} the backup's own record)"
     detail = f"{what}: {proof}; {projection}"
+    notes += _future_notes(context, listing, primary_entries, relpaths, measured)
     if notes:
         detail += "; " + "; ".join(notes)
+    if listing.snapshot and in_future(listing.snapshot.time, context.now):
+        # Which snapshot is the newest cannot be told when one is dated ahead of the clock: the
+        # restore proved this one, not that the latest backup restores.
+        return RestoreOutcome(Status.ERROR, f"{detail}; but snapshot {listing.snapshot.short_id} is dated "
+                                            f"{iso(listing.snapshot.time)}, in the future, so it may not be the newest "
+                                            "backup", measured, verified, content_ok=True)
     return RestoreOutcome(Status.PASS, detail, measured, verified, content_ok=True)
+
+
+def _future_notes(context: CopyContext, listing: BackupListing, primary_entries: dict[str, FileEntry],
+                  relpaths: list[str], measured: dict[str, Any]) -> list[str]:
+    """Name the restored files the primary dates in the future (held against the primary all the
+    same) and count them in measured; [] when there are none."""
+    future = sorted(p for p in relpaths if p in primary_entries and in_future(primary_entries[p].mtime, context.now))
+    measured["primary_files_future_dated"] = len(future)
+    if not future:
+        return []
+    return [f"{len(future)} primary files dated in the future (beyond now + {format_duration(CLOCK_SKEW_SECONDS)}), "
+            f"compared all the same: {name_paths(future)}"]

@@ -16,6 +16,7 @@ from datetime import timedelta
 import checks
 from agent import __version__, identity, interrupt, restic
 from agent.checking import CopyContext, PrimaryManifest, RunOptions
+from agent.clock import age_seconds
 from agent.clock import now as clock_now
 from agent.config import Config, CopySpec, Dataset
 from agent.errors import TargetUnavailable
@@ -135,7 +136,8 @@ def verify_copy(session: Session, dataset: Dataset, spec: CopySpec, primary: Pri
         identify(session, context, result)
     result.last_backup_at = context.last_backup_at
     if context.last_backup_at is not None:
-        result.age_seconds = (session.started - context.last_backup_at).total_seconds()
+        # None for a time in the future: an age that cannot be known is never shown as fresh.
+        result.age_seconds = age_seconds(context.last_backup_at, session.started)
     if context.probe is not None:
         result.detected_medium = context.probe.detected_medium
     return result

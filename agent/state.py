@@ -39,7 +39,9 @@ class StateStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".state.", suffix=".tmp")
         try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
+            # A file name that is not UTF-8 (a lone surrogate, agent.names) is written as the JSON
+            # escape \udcXX, which reads back as the same character: the file stays valid UTF-8.
+            with os.fdopen(handle, "w", encoding="utf-8", errors="backslashreplace") as file:
                 file.write(text)
                 file.flush()
                 os.fsync(file.fileno())

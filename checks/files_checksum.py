@@ -1,7 +1,10 @@
 """files-checksum: SHA-256 of every file of a plain copy, compared with the primary.
 
 Only primary files unchanged since the copy's last sync (mtime at or before it) are expected
-to match; newer ones are reported as pending, not failed. Mismatched, missing and extra files
+to match; newer ones are reported as pending, not failed. A primary file dated in the future
+(beyond now + agent.clock.CLOCK_SKEW_SECONDS) proves nothing about when it changed, so it is
+compared all the same (a copy that differs fails) and counted as files_future_dated; copy files
+dated in the future are counted too (copy_files_future_dated). Mismatched, missing and extra files
 are counted and the first few paths named. A file whose content changed while its size and
 mtime did not (against the agent's own last hash) is reported as silent corruption.
 
@@ -14,9 +17,11 @@ many were left for a later run."""
 from __future__ import annotations
 
 from agent.checking import CopyContext
+from agent.clock import CLOCK_SKEW_SECONDS, in_future
 from agent.errors import TargetUnavailable
 from agent.models import CheckResult, Status
 from agent.output import name_paths
+from agent.units import format_duration
 
 ID = "files-checksum"
 FORMS = ("files", "objects")
@@ -41,7 +46,11 @@ def run(context: CopyContext) -> CheckResult:
         if spec.stamp:
             copy_entries = {p: e for p, e in copy_entries.items() if p != spec.stamp}
         cutoff = last_sync.timestamp() + MTIME_SLACK_SECONDS
-        expected = {p: e for p, e in primary_entries.items() if e.mtime <= cutoff}
+        future = sorted(p for p, e in primary_entries.items() if in_future(e.mtime, context.now))
+        copy_future = sum(1 for e in copy_entries.values() if in_future(e.mtime, context.now))
+        future_set = set(future)
+        # An mtime ahead of the clock cannot say "changed after the sync": such a file is compared.
+        expected = {p: e for p, e in primary_entries.items() if e.mtime <= cutoff or p in future_set}
         pending = len(primary_entries) - len(expected)
         missing = sorted(p for p in expected if p not in copy_entries)
         extra = sorted(p for p in copy_entries if p not in primary_entries)
@@ -71,12 +80,15 @@ def run(context: CopyContext) -> CheckResult:
         "extra": len(extra),
         "bytes_verified": bytes_verified,
         "bytes_read": copy_outcome.bytes_read,
+        "files_future_dated": len(future),
+        "copy_files_future_dated": copy_future,
     }
     how = _how(copy_outcome.methods)
     if copy_outcome.methods:
         for method in ("checksum", "download", "earlier"):
             measured[f"verified_by_{method}"] = sum(1 for m in copy_outcome.methods.values() if m == method)
     problems = []
+    dated = _future_note(future, copy_future)
     if mismatched:
         problems.append(f"{len(mismatched)} mismatched ({name_paths(mismatched)})")
     if missing:
@@ -90,7 +102,7 @@ def run(context: CopyContext) -> CheckResult:
         problems.append(f"suspected corruption at the source: primary content changed with size and mtime "
                         f"unchanged ({name_paths(primary_hashes.silently_changed)})")
     if problems:
-        return CheckResult(ID, Status.FAIL, "; ".join(problems), measured)
+        return CheckResult(ID, Status.FAIL, "; ".join(problems) + dated, measured)
     if unreadable:
         return CheckResult(ID, Status.ERROR, f"{len(unreadable)} unreadable ({name_paths(unreadable)})", measured)
     if not common and expected:
@@ -105,8 +117,19 @@ def run(context: CopyContext) -> CheckResult:
              f"{name_paths(not_verified)})") if not_verified else ""
     return CheckResult(ID, Status.PASS,
                        f"{verified} files match the primary{how} ({pending} changed since the last sync, not compared)"
-                       f"{later}",
+                       f"{later}{dated}",
                        measured)
+
+
+def _future_note(future: list[str], copy_future: int) -> str:
+    """'; N primary files dated in the future …' (and the copy's count), or '' when none are."""
+    note = ""
+    if future:
+        note += (f"; {len(future)} primary files dated in the future (beyond now + "
+                 f"{format_duration(CLOCK_SKEW_SECONDS)}), compared all the same: {name_paths(future)}")
+    if copy_future:
+        note += f"; {copy_future} files of the copy dated in the future"
+    return note
 
 
 def _how(methods: dict[str, str]) -> str:

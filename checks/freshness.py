@@ -10,9 +10,10 @@ from __future__ import annotations
 import posixpath
 
 from agent.checking import CopyContext
-from agent.clock import from_timestamp, iso
+from agent.clock import CLOCK_SKEW_SECONDS, age_seconds, from_timestamp, in_future, iso
 from agent.errors import TargetUnavailable
 from agent.models import CheckResult, Status
+from agent.names import show
 from agent.restic import ResticError, select_snapshots
 from agent.units import format_duration
 
@@ -31,12 +32,20 @@ def run(context: CopyContext) -> CheckResult:
         return CheckResult(ID, Status.ERROR, f"cannot read the last backup time: {error}")
     if last is None:
         return CheckResult(ID, Status.FAIL, source)
+    # Kept even when in the future: files-checksum then expects every primary file on the copy.
     context.last_backup_at = last
     rpo = context.dataset.process.rpo_seconds
-    age = (context.now - last).total_seconds()
-    measured = {"last_backup_at": iso(last), "age_seconds": round(age, 3), "rpo_seconds": rpo}
-    if age < -300:
-        return CheckResult(ID, Status.ERROR, f"last backup {iso(last)} is in the future ({source}); check clocks", measured)
+    age = age_seconds(last, context.now)
+    measured = {"last_backup_at": iso(last), "age_seconds": round(age, 3) if age is not None else None,
+                "rpo_seconds": rpo}
+    if age is None:
+        ahead = (last - context.now).total_seconds()
+        measured["future_by_seconds"] = round(ahead, 3)
+        return CheckResult(ID, Status.ERROR,
+                           f"last backup time {iso(last)} ({source}) is {format_duration(ahead)} ahead of this host's "
+                           f"clock (more than the {format_duration(CLOCK_SKEW_SECONDS)} allowed for clock skew): how "
+                           f"old the backup is cannot be known, so it is not counted fresh; check the clock of the "
+                           f"host that wrote it{_credible(context)}", measured)
     if age > rpo:
         return CheckResult(ID, Status.FAIL,
                            f"stale: last backup {format_duration(age)} ago, RPO {format_duration(rpo)} ({source})", measured)
@@ -71,4 +80,27 @@ def _last_backup(context: CopyContext):
     if not entries:
         return None, "the copy holds no files"
     newest = max(entries.values(), key=lambda e: e.mtime)
-    return from_timestamp(newest.mtime), f"newest file {newest.relpath}"
+    return from_timestamp(newest.mtime), f"newest file {show(newest.relpath)}"
+
+
+def _credible(context: CopyContext) -> str:
+    """'; newest … not in the future: …' naming the newest snapshot or file the clock can vouch for."""
+    now = context.now
+    rpo = context.dataset.process.rpo_seconds
+    snapshots = context.facts.get("dataset_snapshots")
+    if snapshots is not None:
+        credible = [s for s in snapshots if not in_future(s.time, now)]
+        if not credible:
+            return "; every snapshot of this dataset is dated in the future"
+        newest = credible[-1]
+        return (f"; newest snapshot not in the future: {newest.short_id} at {iso(newest.time)}, "
+                f"{format_duration(age_seconds(newest.time, now))} ago (RPO {format_duration(rpo)})")
+    entries = context.facts.get("entries")
+    if context.spec.stamp or not entries:
+        return ""
+    credible = [e for e in entries.values() if not in_future(e.mtime, now)]
+    if not credible:
+        return "; every file of the copy is dated in the future"
+    newest = max(credible, key=lambda e: e.mtime)
+    return (f"; newest file not in the future: {show(newest.relpath)}, "
+            f"{format_duration(age_seconds(newest.mtime, now))} ago (RPO {format_duration(rpo)})")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from agent.checking import CopyContext
-from agent.clock import iso
+from agent.clock import in_future, iso
 from agent.models import CheckResult, Status
 from agent.restore import RECENT_SHARE, restore_and_verify
 from agent.units import format_duration
@@ -37,6 +37,9 @@ def due(context: CopyContext, state: dict) -> tuple[str | None, str]:
         return "sample", "scheduled: never restore-tested"
     if state.get("last_status") != str(Status.PASS):
         return "sample", f"scheduled: the last restore test ({iso(last)}) did not pass"
+    if in_future(last, context.now):
+        # Written under a clock that ran ahead: waiting for that date would skip the test for as long.
+        return "sample", f"scheduled: the last restore test is dated {iso(last)}, in the future"
     elapsed = (context.now - last).total_seconds()
     # A timer fires a little earlier or later each night: an hour's grace keeps "every 7d" weekly.
     if elapsed >= every - min(3600.0, 0.1 * every):
@@ -49,7 +52,9 @@ def run(context: CopyContext) -> CheckResult:
     mode, why = due(context, state)
     if mode is None:
         return CheckResult(ID, Status.SKIP, why)
-    tested: dict[str, float] = state.get("tested") or {}
+    # A file "tested" at a time still to come (a clock that ran ahead) counts as never tested.
+    tested: dict[str, float] = {p: t for p, t in (state.get("tested") or {}).items()
+                                if not in_future(t, context.now)}
     outcome = restore_and_verify(context, full=mode == "full", tested=tested,
                                  progress=getattr(context.options, "progress", None),
                                  known_full_size=state.get("full_size_bytes") or 0)

@@ -13,6 +13,7 @@ from agent.config import Target
 from agent.errors import TargetUnavailable
 from agent.hashing import FileEntry, HashCache, HashOutcome
 from agent.identity import StorageIdentity
+from agent.names import show
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def safe_relpath(relpath: str) -> str:
 
     normal = os.path.normpath(relpath)
     if os.path.isabs(normal) or normal == ".." or normal.startswith(".." + os.sep):
-        raise TargetUnavailable(f"refusing to restore {relpath!r}: it leaves the scratch directory")
+        raise TargetUnavailable(f"refusing to restore {show(relpath)}: it leaves the scratch directory")
     return normal
 
 
@@ -144,7 +145,7 @@ def receive_file(chunks: Iterable[bytes], destination: str, relpath: str,
         for chunk in chunks:
             if interrupt.cancelled.is_set():
                 # A stop request: end here, so nothing is still writing once the scratch goes.
-                raise TargetUnavailable(f"stopped by a signal while restoring {relpath}")
+                raise TargetUnavailable(f"stopped by a signal while restoring {show(relpath)}")
             sink.write(chunk)
             total += len(chunk)
             if progress:

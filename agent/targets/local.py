@@ -9,6 +9,7 @@ from agent import disk
 from agent.errors import TargetUnavailable
 from agent.hashing import CHUNK, FileEntry, HashOutcome, hash_tree, scan_tree
 from agent.identity import BOOT_ID_PATH, StorageIdentity
+from agent.names import show
 from agent.targets.base import Probe, ResticLocation, TargetHandle, receive_file, safe_relpath
 
 
@@ -102,9 +103,9 @@ class LocalTarget(TargetHandle):
                     total += receive_file(iter(lambda source=source: source.read(CHUNK), b""), destination, relpath,
                                           progress)
             except FileNotFoundError as error:
-                raise TargetUnavailable(f"cannot restore {relpath}: it vanished from {path}") from error
+                raise TargetUnavailable(f"cannot restore {show(relpath)}: it vanished from {path}") from error
             except OSError as error:
-                raise TargetUnavailable(f"cannot restore {relpath}: {error.strerror or error}") from error
+                raise TargetUnavailable(f"cannot restore {show(relpath)}: {error.strerror or error}") from error
         return total
 
 

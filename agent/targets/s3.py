@@ -41,9 +41,11 @@ import botocore.exceptions
 from botocore.config import Config as BotoConfig
 
 from agent import interrupt
+from agent.clock import in_future
 from agent.errors import TargetUnavailable
 from agent.hashing import CHUNK, FileEntry, HashOutcome
 from agent.identity import StorageIdentity, object_identity
+from agent.names import show
 from agent.targets.base import Probe, ResticLocation, TargetHandle, receive_file, safe_relpath
 from agent.units import parse_duration, parse_size
 
@@ -299,7 +301,8 @@ class S3Target(TargetHandle):
         for entry in entries:
             entry = entry if isinstance(entry, ObjectEntry) else ObjectEntry(entry.relpath, entry.size, entry.mtime)
             row = cache.lookup(self._cache_key(prefix + entry.relpath))
-            if row and self._same_object(row, entry) and now - row[5] < self.context.rehash_every:
+            if (row and self._same_object(row, entry) and now - row[5] < self.context.rehash_every
+                    and not in_future(row[5], now)):
                 digests[entry.relpath] = row[4]
                 # A remembered S3 checksum of this very object version is what HeadObject would say again.
                 methods[entry.relpath] = "checksum" if row[2] == BY_CHECKSUM else "earlier"
@@ -447,10 +450,10 @@ class S3Target(TargetHandle):
                     body.close()
             except botocore.exceptions.ClientError as error:
                 if str(error.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
-                    raise TargetUnavailable(f"cannot restore {relpath}: it vanished from {self._where()}") from error
-                raise self._unavailable(error, f"restore {relpath} (download {key})") from error
+                    raise TargetUnavailable(f"cannot restore {show(relpath)}: it vanished from {self._where()}") from error
+                raise self._unavailable(error, f"restore {show(relpath)} (download {show(key)})") from error
             except (botocore.exceptions.BotoCoreError, OSError) as error:
-                raise self._unavailable(error, f"restore {relpath} (download {key})") from error
+                raise self._unavailable(error, f"restore {show(relpath)} (download {show(key)})") from error
 
         pool = ThreadPoolExecutor(max_workers=FETCH_WORKERS, thread_name_prefix="s3-fetch")
         try:

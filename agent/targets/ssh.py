@@ -36,6 +36,7 @@ from typing import Any
 
 import paramiko
 
+from agent import names
 from agent.errors import TargetUnavailable
 from agent.hashing import CHUNK, FileEntry, HashOutcome, split_cached, store_read
 from agent.identity import BOOT_ID_PATH, StorageIdentity
@@ -66,6 +67,8 @@ IDENTITY_SCRIPT = (
     "while :; do stat -L --printf='%d %i\\0' -- \"$p\"; test \"$p\" != / || break; p=$(dirname -- \"$p\"); done"
 )
 _SHA256_LINE = re.compile(rb"^\\?([0-9a-f]{64}) [ *](.*)$", re.S)
+_ESCAPED = re.compile(rb"\\[\\nr]")
+_UNESCAPE = {b"\\\\": b"\\", b"\\n": b"\n", b"\\r": b"\r"}
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -123,7 +126,8 @@ def _decimal_ns(text: str) -> int:
 
 
 def parse_find(output: bytes) -> dict[str, FileEntry]:
-    """Given `find -printf FIND_FORMAT` output, return the entries keyed by relative path."""
+    """Given `find -printf FIND_FORMAT` output, return the entries keyed by relative path (the
+    name's bytes as surrogate escapes, agent.names)."""
     fields = output.split(b"\0")
     if fields and fields[-1] == b"":
         fields.pop()
@@ -132,21 +136,30 @@ def parse_find(output: bytes) -> dict[str, FileEntry]:
     entries: dict[str, FileEntry] = {}
     for i in range(0, len(fields), FIND_FIELDS):
         name, size, mtime, inode, ctime, device = fields[i:i + FIND_FIELDS]
-        relpath = name.decode("utf-8", "surrogateescape")
+        relpath = names.from_bytes(name)
         entries[relpath] = FileEntry(relpath, int(size), float(mtime), int(inode), _decimal_ns(ctime.decode()),
                                      int(device))
     return entries
 
 
 def parse_sha256sum(output: bytes) -> dict[str, str]:
-    """Given `sha256sum -z` output (NUL-terminated records, names unescaped), return {name: digest}."""
+    """Given `sha256sum -z` output for names sent as `./NAME`, return {NAME: digest}.
+
+    Records end in NUL and GNU coreutils leaves names as they are under -z; a record that starts
+    with a backslash has its name escaped (`\\\\`, `\\n`, `\\r`, as without -z) and is unescaped,
+    so a sha256sum that escapes anyway cannot make a name that was never sent."""
     digests = {}
     for record in output.split(b"\0"):
         if not record:
             continue
         match = _SHA256_LINE.match(record)
-        if match:
-            digests[match.group(2).decode("utf-8", "surrogateescape")] = match.group(1).decode()
+        if not match:
+            continue
+        name = match.group(2)
+        if record.startswith(b"\\"):
+            name = _ESCAPED.sub(lambda m: _UNESCAPE[m.group()], name)
+        if name.startswith(b"./"):
+            digests[names.from_bytes(name[2:])] = match.group(1).decode()
     return digests
 
 
@@ -339,7 +352,7 @@ class SshTarget(TargetHandle):
     # -- TargetHandle -----------------------------------------------------------------------
 
     def probe(self, path: str, *, require_tree: bool) -> Probe:
-        quoted = shlex.quote(path)
+        quoted = _quoted(path)
         script = (
             f"if ! test -e {quoted}; then echo missing; "
             + (f"elif ! test -d {quoted}; then echo notdir; elif ! test -r {quoted} -a -x {quoted}; then echo denied; "
@@ -363,13 +376,13 @@ class SshTarget(TargetHandle):
         return Probe(answer == "ok", detail, facts=facts)
 
     def scan(self, path: str) -> dict[str, FileEntry]:
-        status, out, err = self.run(f"find -H {shlex.quote(path)} -type f -printf '{FIND_FORMAT}'")
+        status, out, err = self.run(f"find -H {_quoted(path)} -type f -printf '{FIND_FORMAT}'")
         if status != 0:
             raise TargetUnavailable(f"cannot list {path} on {self.address}: {_tail(err)}")
         return parse_find(out)
 
     def stat(self, path: str) -> FileEntry | None:
-        quoted = shlex.quote(path)
+        quoted = _quoted(path)
         status, out, err = self.run(
             f"if test -e {quoted}; then exec find -H {quoted} -maxdepth 0 -printf '{STAT_FORMAT}'; "
             f"else exit {MISSING_EXIT}; fi"
@@ -398,10 +411,11 @@ class SshTarget(TargetHandle):
 
         def work(index: int) -> None:
             batch = batches[index]
-            payload = b"".join(e.relpath.encode("utf-8", "surrogateescape") + b"\0" for e, _ in batch)
+            # Every name as ./NAME: GNU sha256sum reads a lone `-` as standard input even after `--`.
+            payload = b"".join(b"./" + names.to_bytes(e.relpath) + b"\0" for e, _ in batch)
             try:
                 status, out, err = self.run(
-                    f"cd {shlex.quote(path)} && xargs -0 -r sha256sum -z --", stdin=payload)
+                    f"cd {_quoted(path)} && xargs -0 -r sha256sum -z --", stdin=payload)
                 if re.search(rb"(invalid|unrecognized|unknown) option", err):
                     raise TargetUnavailable(f"sha256sum on {self.address} lacks -z (GNU coreutils 8.30 or newer is "
                                             f"needed on the host): {_tail(err)}")
@@ -449,15 +463,17 @@ class SshTarget(TargetHandle):
             for relpath in relpaths:
                 safe_relpath(relpath)  # refused before the source is opened
                 try:
-                    with sftp.open(posixpath.join(path, relpath), "rb") as source:
+                    # As bytes: paramiko would encode a str as strict UTF-8, and a name need not be.
+                    with sftp.open(names.to_bytes(posixpath.join(path, relpath)), "rb") as source:
                         source.prefetch()
                         total += receive_file(iter(lambda source=source: source.read(CHUNK), b""), destination,
                                               relpath, progress)
                 except FileNotFoundError as error:
-                    raise TargetUnavailable(f"cannot restore {relpath}: it vanished from {path} on {self.address}") \
-                        from error
+                    raise TargetUnavailable(f"cannot restore {names.show(relpath)}: it vanished from {path} on "
+                                            f"{self.address}") from error
                 except (OSError, paramiko.SSHException, EOFError) as error:
-                    raise TargetUnavailable(f"cannot restore {relpath} from {self.address}: {error}") from error
+                    raise TargetUnavailable(f"cannot restore {names.show(relpath)} from {self.address}: {error}") \
+                        from error
         finally:
             sftp.close()
         return total
@@ -517,14 +533,20 @@ def _balance(items: list[tuple[FileEntry, tuple | None]], count: int) -> list[li
 
 
 def _sha256sum_errors(stderr: bytes) -> dict[str, str]:
-    """Map `sha256sum: NAME: reason` lines to {NAME: reason}."""
+    """Map `sha256sum: ./NAME: reason` lines to {NAME: reason}. (A name sha256sum had to quote is
+    not matched; its file is then "not hashed", unreadable all the same.)"""
     reasons = {}
-    for line in stderr.decode("utf-8", "surrogateescape").splitlines():
+    for line in names.from_bytes(stderr).splitlines():
         if line.startswith("sha256sum: "):
             name, _, reason = line[len("sha256sum: "):].rpartition(": ")
-            if name:
-                reasons[name] = reason
+            if name.startswith("./"):
+                reasons[name[2:]] = reason
     return reasons
+
+
+def _quoted(path: str) -> str:
+    """A remote path for the shell: quoted, and never readable as an option (agent.names.operand)."""
+    return shlex.quote(names.operand(path))
 
 
 def _tail(stderr: bytes) -> str:

@@ -166,3 +166,26 @@ def test_inventory_lists_the_object_copy(files_sandbox, seaweed, bucket, sample_
     assert entry["files"] == len(local_files) + 1  # and the stamp
     assert entry["size_bytes"] == sum(p.stat().st_size for p in local_files) + len(b"synced\n")
     assert entry["age_seconds"] is not None and entry["age_seconds"] < 600
+
+
+@pytest.mark.parametrize("stamp", [".last-sync", None], ids=["stamp-object", "newest-object"])
+def test_objects_dated_in_the_future_make_freshness_an_error_never_fresh(files_sandbox, seaweed, bucket, sample_tree,
+                                                                          monkeypatch, stamp):
+    """S3 sets LastModified from its own clock, so an object cannot be uploaded with a future date:
+    the agent's clock is pinned two days in the past instead ($BACKUP_AGENT_NOW), which makes every
+    object's LastModified (the stamp's, or the newest object's) two days ahead of it."""
+    objects_layout(files_sandbox, seaweed, bucket, sample_tree)
+    if stamp is None:
+        del files_sandbox.datasets[DATASET]["copies"][0]["stamp"]
+        seaweed.client().delete_object(Bucket=bucket, Key=f"{PREFIX}/.last-sync")
+    earlier = datetime.now(UTC) - timedelta(days=2)
+    monkeypatch.setenv("BACKUP_AGENT_NOW", earlier.isoformat())
+    run = files_sandbox.verify()
+    copy = offsite(run)
+    freshness = check_result(copy, "freshness")
+    assert freshness.status == Status.ERROR and "ahead of this host's clock" in freshness.detail, freshness.detail
+    assert freshness.measured["age_seconds"] is None and copy.age_seconds is None
+    assert copy.status != Status.PASS
+    assert dataset_result(run, DATASET).policy.measured["compliant"] is False
+    document = run_document(run)
+    assert all(c["age_seconds"] is None or c["age_seconds"] >= 0 for d in document["datasets"] for c in d["copies"])

@@ -47,6 +47,11 @@ class Sshd:
         return options
 
 
+def target_config(sshd: Sshd, medium: str, location: str) -> dict:
+    """A targets.yaml entry for an ssh target reaching the test sshd."""
+    return {"kind": "ssh", "medium": medium, "location": location, **sshd.options(connect_timeout="5s")}
+
+
 def sshd_available() -> bool:
     return os.path.exists(SSHD) and shutil.which("ssh-keygen") is not None
 

@@ -43,9 +43,11 @@ class UsageError(click.UsageError):
     exit_code = EXIT_USAGE
 
 
-def _load(ctx: click.Context) -> Config:
+def _load(ctx: click.Context, reads_targets: bool = True) -> Config:
+    """Load the config; reads_targets=False for commands that open no target and no secret
+    (their units load no credentials, so ${CREDENTIALS_DIRECTORY} may be unset there)."""
     path = find_config_path(ctx.obj["config"])
-    return load_config(path)
+    return load_config(path, reads_targets=reads_targets)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -338,7 +340,7 @@ def records() -> None:
 def _store(ctx: click.Context, must_exist: bool = True):
     from agent.records import RecordStore
 
-    config = _load(ctx.find_root())
+    config = _load(ctx.find_root(), reads_targets=False)
     path = config.agent.records_db
     if must_exist and not Path(path).exists():
         raise UsageError(f"no records store at {path} yet; run `backup-agent verify` first")
@@ -454,7 +456,7 @@ def metrics_serve(ctx: click.Context, listen: str) -> None:
     series as the textfile, read from STATE_DIR/last-run.prom. Never checks anything itself."""
     from agent import exporter
 
-    config = _load(ctx.find_root())
+    config = _load(ctx.find_root(), reads_targets=False)
     try:
         server = exporter.make_server(config.agent.state_dir, listen)
     except ValueError as error:
@@ -549,7 +551,7 @@ def report(ctx: click.Context, month: str, formats: str, out_dir: str | None, ge
     pinned = _moment(generated_at, None, "--generated-at")
     if not chosen or any(f not in reports.FORMATS for f in chosen):
         raise UsageError(f"--format {formats!r}: choose from {', '.join(reports.FORMATS)}")
-    config = _load(ctx)
+    config = _load(ctx, reads_targets=False)
     with _store(ctx) as store:
         try:
             written = reports.write_reports(store, month, Path(out_dir) if out_dir else config.agent.state_dir / "reports",

@@ -181,10 +181,12 @@ def find_config_path(explicit: str | None) -> Path:
 
 
 def load_config(path: str | os.PathLike, *, environ: Mapping[str, str] | None = None,
-                tolerate_unset: bool = False) -> Config:
+                tolerate_unset: bool = False, reads_targets: bool = True) -> Config:
     """Given a targets.yaml path, return a validated Config with ${VAR} expanded from environ (default
-    os.environ). Raise ConfigError listing every problem; an unset ${VAR} is one unless
-    tolerate_unset (`config check --offline` on another machine), which leaves it as written."""
+    os.environ). Raise ConfigError listing every problem. An unset ${VAR} is one, except: with
+    tolerate_unset (`config check --offline` on another machine) anywhere, and without
+    reads_targets (records, report, metrics serve: they open no target and no secret, and their
+    units load no credentials) outside `agent`. Those are left as written, in Config.unexpanded."""
     path = Path(path)
     try:
         with path.open("rb") as stream:
@@ -210,11 +212,13 @@ def load_config(path: str | os.PathLike, *, environ: Mapping[str, str] | None = 
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(error, "problem", None) or str(error)
         raise ConfigError(str(path), [f"{where}not valid YAML ({problem}); check indentation and quoting"]) from None
-    return parse_config(document, path, duplicates, environ=environ, tolerate_unset=tolerate_unset)
+    return parse_config(document, path, duplicates, environ=environ, tolerate_unset=tolerate_unset,
+                        reads_targets=reads_targets)
 
 
 def parse_config(document: Any, path: Path, duplicates: list[str] | None = None, *,
-                 environ: Mapping[str, str] | None = None, tolerate_unset: bool = False) -> Config:
+                 environ: Mapping[str, str] | None = None, tolerate_unset: bool = False,
+                 reads_targets: bool = True) -> Config:
     if not isinstance(document, dict):
         raise ConfigError(str(path), ["(top level): expected a mapping with processes, targets and datasets"])
     # Values nothing can honour come first and alone: the schema's own messages would echo them.
@@ -226,8 +230,8 @@ def parse_config(document: Any, path: Path, duplicates: list[str] | None = None,
     expanded, variable_problems, unset = expand_variables(document, environ)
     # A variable's value is held to the same rules as the file's own text (no newline in a path).
     problems += variable_problems + poisoned_values(expanded)
-    if not tolerate_unset:
-        problems += unset_problems(unset, environ)
+    refused = [] if tolerate_unset else [u for u in unset if reads_targets or u.where.startswith("agent.")]
+    problems += unset_problems(refused, environ)
     problems += _semantic_problems(expanded)
     if problems:
         raise ConfigError(str(path), sorted(dict.fromkeys(problems)))

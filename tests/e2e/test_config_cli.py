@@ -66,6 +66,20 @@ def test_an_unset_variable_stops_every_command_before_anything_is_written(tmp_pa
     assert not (tmp_path / "state").exists() and not (tmp_path / "metrics").exists()
 
 
+def test_commands_that_open_no_target_run_without_the_credentials(tmp_path: Path) -> None:
+    """README step 9 ends with `sudo -u backup-agent backup-agent … records verify` (sudo drops
+    CREDENTIALS_DIRECTORY), and the report and exporter units load no credentials."""
+    from agent.records import RecordStore
+
+    config = ready_config(tmp_path)
+    (tmp_path / "state").mkdir()
+    RecordStore(tmp_path / "state" / "records.sqlite").close()
+    env = {k: v for k, v in agent_env(tmp_path).items() if k != "SECRETS"}
+    result = run_cli(["--config", str(config), "records", "verify"], env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("chain intact: 0 records")
+
+
 def test_config_show_and_schema(tmp_path: Path) -> None:
     config = ready_config(tmp_path)
     text = config.read_text(encoding="utf-8").replace("password_file: pw", f"password_command: echo {PASSWORD}")

@@ -89,6 +89,19 @@ def test_the_process_environment_is_the_default(tmp_path: Path, monkeypatch: pyt
     assert config.targets["nas"].options["key_file"] == f"{CREDENTIALS}/id_ed25519"
 
 
+def test_commands_that_open_no_target_tolerate_an_unset_variable_outside_agent(tmp_path: Path) -> None:
+    """records, report and metrics serve read the agent section only, and their units load no
+    credentials: ${CREDENTIALS_DIRECTORY} in a target's key is left as written, not refused."""
+    config = load(tmp_path, with_secrets_under(), {}, reads_targets=False)
+    assert {u.variable for u in config.unexpanded} == {"CREDENTIALS_DIRECTORY"}
+    document = with_secrets_under()
+    document["agent"]["state_dir"] = "${STATE_ROOT}/agent"  # what they do read is still never guessed
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, document, {}, reads_targets=False)
+    (problem,) = caught.value.problems
+    assert problem.startswith("agent.state_dir: ${STATE_ROOT} is not set"), problem
+
+
 def test_offline_tolerates_an_unset_variable_and_says_where(tmp_path: Path) -> None:
     config = load(tmp_path, with_secrets_under(), {}, tolerate_unset=True)
     assert [(u.where, u.variable) for u in config.unexpanded] == [

@@ -43,9 +43,11 @@ class UsageError(click.UsageError):
     exit_code = EXIT_USAGE
 
 
-def _load(ctx: click.Context) -> Config:
+def _load(ctx: click.Context, reads_targets: bool = True) -> Config:
+    """Load the config; reads_targets=False for commands that open no target and no secret
+    (their units load no credentials, so ${CREDENTIALS_DIRECTORY} may be unset there)."""
     path = find_config_path(ctx.obj["config"])
-    return load_config(path)
+    return load_config(path, reads_targets=reads_targets)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -292,14 +294,56 @@ def config_group() -> None:
     """Work with targets.yaml."""
 
 
-@config_group.command("check")
+@config_group.command("check", short_help="Validate targets.yaml and what a run needs here (no host contacted).")
+@click.option("--offline", is_flag=True,
+              help="Check the file alone, for a config meant for another machine: referenced files, environment "
+                   "variables and local paths are not checked, and an unset ${VAR} is listed as not checked.")
 @click.pass_context
-def config_check(ctx: click.Context) -> None:
-    """Validate targets.yaml: exit 0 when valid, 2 with every problem listed otherwise."""
-    config = _load(ctx.find_root())
+def config_check(ctx: click.Context, offline: bool) -> None:
+    """Validate targets.yaml and what a run needs on this machine, contacting no host: referenced
+    files exist and are readable, password_env variables are set, password_command programs exist,
+    local copy paths exist. Exit 0 when ready (warnings, e.g. a removable disk not mounted now, on
+    stderr), 2 with every problem listed otherwise."""
+    from agent.config_check import check_config
+
+    readiness = check_config(find_config_path(ctx.find_root().obj["config"]), offline=offline)
+    config = readiness.config
+    for warning in readiness.warnings:
+        click.echo(f"warning: {config.path}: {warning}", err=True)
+    if readiness.errors:
+        raise ConfigError(str(config.path), readiness.errors)
     copies = sum(len(d.all_copies) for d in config.datasets.values())
     click.echo(f"{config.path}: valid — {len(config.processes)} processes, {len(config.targets)} targets, "
                f"{len(config.datasets)} datasets, {copies} copies")
+    if offline:
+        click.echo("offline: referenced files, environment variables and local paths were not checked")
+    for line in readiness.not_checked:
+        click.echo(f"not checked: {line}")
+
+
+@config_group.command("show", short_help="Print the effective configuration, secrets masked.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of YAML.")
+@click.pass_context
+def config_show(ctx: click.Context, as_json: bool) -> None:
+    """Print the effective configuration: defaults filled in, ${VAR} expanded, relative paths
+    resolved, secrets masked (password_command as ***). The output is itself a valid targets.yaml."""
+    import yaml
+
+    from agent.config_show import effective_document
+
+    document = effective_document(_load(ctx.find_root()))
+    if as_json:
+        click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+    else:
+        click.echo(yaml.safe_dump(document, allow_unicode=True, sort_keys=False, width=120), nl=False)
+
+
+@config_group.command("schema", short_help="Print the JSON Schema of targets.yaml (for editors).")
+def config_schema() -> None:
+    """Print the JSON Schema of targets.yaml, for editors (VS Code: yaml.schemas) and validators."""
+    from agent.config_show import json_schema
+
+    click.echo(json.dumps(json_schema(), ensure_ascii=False, indent=2))
 
 
 @cli.group()
@@ -310,7 +354,7 @@ def records() -> None:
 def _store(ctx: click.Context, must_exist: bool = True):
     from agent.records import RecordStore
 
-    config = _load(ctx.find_root())
+    config = _load(ctx.find_root(), reads_targets=False)
     path = config.agent.records_db
     if must_exist and not Path(path).exists():
         raise UsageError(f"no records store at {path} yet; run `backup-agent verify` first")
@@ -426,7 +470,7 @@ def metrics_serve(ctx: click.Context, listen: str) -> None:
     series as the textfile, read from STATE_DIR/last-run.prom. Never checks anything itself."""
     from agent import exporter
 
-    config = _load(ctx.find_root())
+    config = _load(ctx.find_root(), reads_targets=False)
     try:
         server = exporter.make_server(config.agent.state_dir, listen)
     except ValueError as error:
@@ -521,7 +565,7 @@ def report(ctx: click.Context, month: str, formats: str, out_dir: str | None, ge
     pinned = _moment(generated_at, None, "--generated-at")
     if not chosen or any(f not in reports.FORMATS for f in chosen):
         raise UsageError(f"--format {formats!r}: choose from {', '.join(reports.FORMATS)}")
-    config = _load(ctx)
+    config = _load(ctx, reads_targets=False)
     with _store(ctx) as store:
         try:
             written = reports.write_reports(store, month, Path(out_dir) if out_dir else config.agent.state_dir / "reports",

@@ -7,9 +7,11 @@ passes is collected and raised at once as ConfigError naming the file and the ke
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -19,6 +21,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from agent.config_env import Unexpanded, expand_variables, unset_problems
 from agent.config_values import key_path, poisoned_values
 from agent.config_yaml import MAX_BYTES, YamlRefused, control_character_problems, load_yaml
 from agent.errors import ConfigError
@@ -161,6 +164,9 @@ class Config:
     processes: dict[str, Process]
     targets: dict[str, Target]
     datasets: dict[str, Dataset]
+    # Values left as written because their ${VAR} is unset: only ever non-empty for
+    # `config check --offline`, which must never lead to a run.
+    unexpanded: tuple[Unexpanded, ...] = ()
 
 
 def find_config_path(explicit: str | None) -> Path:
@@ -176,8 +182,13 @@ def find_config_path(explicit: str | None) -> Path:
     return Path(DEFAULT_CONFIG_PATHS[-1])
 
 
-def load_config(path: str | os.PathLike) -> Config:
-    """Given a targets.yaml path, return a validated Config. Raise ConfigError listing every problem."""
+def load_config(path: str | os.PathLike, *, environ: Mapping[str, str] | None = None,
+                tolerate_unset: bool = False, reads_targets: bool = True) -> Config:
+    """Given a targets.yaml path, return a validated Config with ${VAR} expanded from environ (default
+    os.environ). Raise ConfigError listing every problem. An unset ${VAR} is one, except: with
+    tolerate_unset (`config check --offline` on another machine) anywhere, and without
+    reads_targets (records, report, metrics serve: they open no target and no secret, and their
+    units load no credentials) outside `agent`. Those are left as written, in Config.unexpanded."""
     path = Path(path)
     try:
         with path.open("rb") as stream:
@@ -203,10 +214,13 @@ def load_config(path: str | os.PathLike) -> Config:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(error, "problem", None) or str(error)
         raise ConfigError(str(path), [f"{where}not valid YAML ({problem}); check indentation and quoting"]) from None
-    return parse_config(document, path, duplicates)
+    return parse_config(document, path, duplicates, environ=environ, tolerate_unset=tolerate_unset,
+                        reads_targets=reads_targets)
 
 
-def parse_config(document: Any, path: Path, duplicates: list[str] | None = None) -> Config:
+def parse_config(document: Any, path: Path, duplicates: list[str] | None = None, *,
+                 environ: Mapping[str, str] | None = None, tolerate_unset: bool = False,
+                 reads_targets: bool = True) -> Config:
     if not isinstance(document, dict):
         raise ConfigError(str(path), ["(top level): expected a mapping with processes, targets and datasets"])
     # Values nothing can honour come first and alone: the schema's own messages would echo them.
@@ -214,14 +228,20 @@ def parse_config(document: Any, path: Path, duplicates: list[str] | None = None)
     if poisoned:
         raise ConfigError(str(path), sorted(dict.fromkeys(list(duplicates or []) + poisoned)))
     problems = list(duplicates or []) + _schema_problems(document)
-    problems += _semantic_problems(document)
+    environ = os.environ if environ is None else environ
+    expanded, variable_problems, unset = expand_variables(document, environ)
+    # A variable's value is held to the same rules as the file's own text (no newline in a path).
+    problems += variable_problems + poisoned_values(expanded)
+    refused = [] if tolerate_unset else [u for u in unset if reads_targets or u.where.startswith("agent.")]
+    problems += unset_problems(refused, environ)
+    problems += _semantic_problems(expanded)
     if problems:
         raise ConfigError(str(path), sorted(dict.fromkeys(problems)))
-    config = _build(document, path)
+    config = _build(expanded, path)
     problems = _scratch_problems(config)
     if problems:
         raise ConfigError(str(path), problems)
-    return config
+    return dataclasses.replace(config, unexpanded=tuple(unset)) if unset else config
 
 
 def _scratch_problems(config: Config) -> list[str]:
@@ -485,13 +505,8 @@ def _build(document: dict, path: Path) -> Config:
 
     def resolve(value: str | None, default: str) -> Path:
         # Relative paths in the file are relative to the file, so a config can travel with its data.
-        text = value or default
-        # systemd's LoadCredential= puts secrets in $CREDENTIALS_DIRECTORY, one directory per unit,
-        # so one targets.yaml serves every unit (cron sets it to /etc/backup-agent/credentials).
-        credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-        if credentials:
-            text = text.replace("${CREDENTIALS_DIRECTORY}", credentials).replace("$CREDENTIALS_DIRECTORY", credentials)
-        chosen = Path(os.path.expanduser(text))
+        # ${VAR} is already expanded (agent/config_env.py).
+        chosen = Path(os.path.expanduser(value or default))
         return chosen if chosen.is_absolute() else base_dir / chosen
 
     raw_agent = document.get("agent") or {}

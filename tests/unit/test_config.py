@@ -228,15 +228,16 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 
 
 def test_config_check_exit_codes(tmp_path: Path) -> None:
+    # --offline: BASE names files and local paths that do not exist here (this test is about the file).
     valid = write(tmp_path, base())
-    result = run_cli(valid, "config", "check")
+    result = run_cli(valid, "config", "check", "--offline")
     assert result.returncode == 0, result.stderr
     assert "valid" in result.stdout and "1 datasets" in result.stdout
     assert_nothing_written(tmp_path)
     document = base()
     document["datasets"]["finance-records"]["process"] = "payroll"
     invalid = write(tmp_path, document)
-    result = run_cli(invalid, "config", "check")
+    result = run_cli(invalid, "config", "check", "--offline")
     assert result.returncode == 2
     assert "datasets.finance-records.process" in result.stderr
 
@@ -274,7 +275,7 @@ def test_durations_accepted_by_the_cli(tmp_path: Path) -> None:
     document["processes"] = {f"p{i}": {"rpo": value, "rto": value}
                              for i, value in enumerate(["30m", "4h", "1d", "PT4H", "P1D"])}
     document["datasets"]["finance-records"]["process"] = "p3"
-    result = run_cli(write(tmp_path, document), "config", "check")
+    result = run_cli(write(tmp_path, document), "config", "check", "--offline")
     assert result.returncode == 0, result.stderr
     assert "5 processes" in result.stdout
 
@@ -326,12 +327,14 @@ def test_config_error_carries_every_problem(tmp_path: Path) -> None:
     assert caught.value.path == str(tmp_path / "targets.yaml")
 
 
-def test_repository_targets_yaml_validates() -> None:
+def test_repository_targets_yaml_validates(monkeypatch: pytest.MonkeyPatch) -> None:
     example = REPO / "targets.yaml"
     if not example.exists():
         pytest.skip("the repository's targets.yaml is not written yet")
-    result = subprocess.run([CLI, "--config", str(example), "config", "check"], capture_output=True, text=True,
-                            timeout=60)
+    # Its secrets are under ${CREDENTIALS_DIRECTORY}, and the files it names are not on this machine.
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", "/etc/backup-agent/credentials")
+    result = subprocess.run([CLI, "--config", str(example), "config", "check", "--offline"], capture_output=True,
+                            text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     config = load_config(example)
     assert {"droplet", "nas", "ssd", "hdd", "offsite"} <= set(config.targets)

@@ -253,7 +253,8 @@ def test_anchors_within_the_budget_still_load(tmp_path: Path) -> None:
     assert load_config(path).targets["nas2"].options["known_hosts"] == str(tmp_path / "kh")
 
 
-def test_the_minimal_and_the_repository_configs_load(tmp_path: Path) -> None:
+def test_the_minimal_and_the_repository_configs_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", "/etc/backup-agent/credentials")  # the repository's secrets
     path = tmp_path / "targets.yaml"
     path.write_text(VALID, encoding="utf-8")
     config = load_config(path)

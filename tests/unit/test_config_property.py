@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -25,6 +26,15 @@ from agent.units import MAX_DURATION_SECONDS, MAX_SIZE_BYTES
 from tests.support.configs import assert_readable, minimal, repository_targets
 
 STARTS = [minimal(), repository_targets()]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _credentials_directory():
+    """The repository's targets.yaml reads its secrets under ${CREDENTIALS_DIRECTORY}: set, so its
+    mutations reach the checks behind the expansion rather than all stopping at the unset variable."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CREDENTIALS_DIRECTORY", "/etc/backup-agent/credentials")
+        yield
 UNWRITABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # controls and lone surrogates
 
 POISON = st.one_of(

@@ -72,6 +72,7 @@ def test_levels(verbose: int, quiet: int, level: int) -> None:
 @pytest.mark.parametrize("args", [["-v", "config", "check"], ["config", "check", "-v"], ["config", "check", "-vv"]])
 def test_verbosity_is_accepted_before_and_after_the_subcommand(tmp_path: Path, args: list[str]) -> None:
     (tmp_path / "targets.yaml").write_text(CONFIG, encoding="utf-8")
+    (tmp_path / "data").mkdir()  # config check checks that local copy paths exist
     outcome = CliRunner().invoke(cli, ["--config", str(tmp_path / "targets.yaml"), *args])
     assert outcome.exit_code == 0, outcome.output
     assert logging.getLogger().level <= logging.INFO
@@ -79,6 +80,7 @@ def test_verbosity_is_accepted_before_and_after_the_subcommand(tmp_path: Path, a
 
 def test_quiet_after_the_subcommand(tmp_path: Path) -> None:
     (tmp_path / "targets.yaml").write_text(CONFIG, encoding="utf-8")
+    (tmp_path / "data").mkdir()  # config check checks that local copy paths exist
     outcome = CliRunner().invoke(cli, ["--config", str(tmp_path / "targets.yaml"), "config", "check", "-q"])
     assert outcome.exit_code == 0, outcome.output
     assert logging.getLogger().level == logging.ERROR

@@ -9,6 +9,7 @@ corruption, reported by the caller. Parallel: hashlib releases the GIL, so threa
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -17,6 +18,9 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from agent import space
+from agent.errors import AgentError
 
 CHUNK = 1 << 20
 
@@ -83,25 +87,52 @@ def sha256_file(path: str) -> str:
 
 
 class HashCache:
-    """A SQLite cache of file hashes, one per agent state directory. Thread-safe for lookups and stores."""
+    """A SQLite cache of file hashes, one per agent state directory. Thread-safe for lookups and stores.
+
+    Writes are transactions (all of a batch or none of it); a full disk raises NoSpaceError naming
+    the state directory, any other SQLite failure AgentError, never a bare sqlite3 traceback."""
 
     def __init__(self, path: Path | None):
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
-            " inode INTEGER, ctime_ns INTEGER, sha256 TEXT, hashed_at REAL)"
-        )
+        self._path = path
+        try:
+            with self._writing("opening the hash cache"):
+                self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+                    " inode INTEGER, ctime_ns INTEGER, sha256 TEXT, hashed_at REAL)"
+                )
+        except sqlite3.Error as error:
+            raise AgentError(f"cannot open the hash cache {path}: {error}") from error
+
+    def _writing(self, what: str):
+        if self._path is None:
+            return contextlib.nullcontext()
+        return space.writing(Path(self._path).parent, f"{what} {self._path}")
 
     def lookup(self, path: str) -> tuple | None:
         with self._lock:
-            return self._db.execute(
-                "SELECT size, mtime_ns, inode, ctime_ns, sha256, hashed_at FROM hashes WHERE path = ?", (path,)
-            ).fetchone()
+            try:
+                return self._db.execute(
+                    "SELECT size, mtime_ns, inode, ctime_ns, sha256, hashed_at FROM hashes WHERE path = ?", (path,)
+                ).fetchone()
+            except sqlite3.Error as error:
+                raise AgentError(f"cannot read the hash cache {self._path}: {error}") from error
 
     def store_many(self, rows: Iterable[tuple]) -> None:
-        with self._lock, self._db:
-            self._db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        with self._lock:
+            try:
+                with self._writing("updating the hash cache"), self._db:
+                    self._db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            except BaseException as error:
+                # A COMMIT that failed (a full disk) can leave the transaction open: end it, so the
+                # batch is all gone and the next one does not ride on it.
+                if self._db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.rollback()
+                if isinstance(error, sqlite3.Error):
+                    raise AgentError(f"cannot update the hash cache {self._path}: {error}") from error
+                raise
 
     def close(self) -> None:
         self._db.close()

@@ -495,10 +495,7 @@ def main() -> None:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_USAGE)
     except (AgentError, OSError) as error:
-        from agent import space
-
-        prefix = "no space left on device: " if isinstance(error, OSError) and space.is_no_space(error) else ""
-        click.echo(f"backup-agent: agent failure: {prefix}{error}", err=True)
+        click.echo(f"backup-agent: agent failure: {error}", err=True)
         sys.exit(EXIT_AGENT)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
@@ -506,10 +503,9 @@ def main() -> None:
     except Exception as error:  # noqa: BLE001 - the last line of defence: a crash is exit 3, not a pass
         from agent import space
 
-        if space.is_no_space(error):  # a full disk somewhere no writer expected: say so, no traceback
-            where = getattr(error, "filename", None)
-            click.echo(f"backup-agent: agent failure: no space left on device{f' ({where})' if where else ''}: "
-                       f"{error}", err=True)
+        if space.is_no_space(error):  # a full disk where no writer expected one (SQLite): no traceback
+            click.echo(f"backup-agent: agent failure: no space left on device: {type(error).__name__}: {error}",
+                       err=True)
             sys.exit(EXIT_AGENT)
         log.exception("unexpected failure")
         click.echo(f"backup-agent: agent failure: {type(error).__name__}: {error}", err=True)

@@ -68,9 +68,10 @@ def preflight(config: Config, *, write_records: bool, accept_new_chain: bool = F
     if problem and not accept_new_chain:
         raise ChainGapError(
             f"{problem}.\nRefusing to run: nothing was checked or written (no records, metrics or state). "
-            "`backup-agent records verify` shows what is missing. Put the store back from a backup, or, once the "
-            f"loss is understood, run `backup-agent verify {ACCEPT_FLAG}` to continue from what the store holds "
-            f"(the acceptance is logged in {chain_head.log_path(path)} and in the run's record).")
+            "`backup-agent records verify` shows what is missing. Put the store back from a backup if there is one; "
+            f"then, once what is still missing is understood, run `backup-agent verify {ACCEPT_FLAG}` to continue "
+            f"from what the store holds (the acceptance is logged in {chain_head.log_path(path)} and in the run's "
+            "record).")
     if problem:
         log.warning("continuing although %s (%s given)", problem, ACCEPT_FLAG)
     return problem

@@ -19,12 +19,14 @@ import pytest
 from agent.config import SecretRef
 from agent.errors import NoSpaceError
 from agent.hashing import HashCache
+from agent.models import Status
 from agent.records import RecordStore
 from agent.restic import ResticError, ResticFailure, ResticRepository
 from agent.state import StateStore
 from agent.targets.base import ResticLocation
-from tests.integration.conftest import mounted_tmpfs
+from tests.integration.conftest import copy_result, mounted_tmpfs, statuses
 from tests.integration.deploy_support import agent, write_site
+from tests.integration.test_checks_restic import restic_layout
 from tests.unit.test_records import make_rows
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
@@ -152,9 +154,10 @@ def test_state_and_hash_cache_on_a_full_disk_are_left_as_they_were(tmp_path: Pat
 
 @pytest.mark.parametrize("free", [8 * 1024, 0], ids=["almost-full", "full"])
 def test_restic_check_on_a_full_cache_ends_within_seconds(tmp_path: Path, make_repo, restic_template, free: int) -> None:
-    """restic 0.14 retries every write into a full cache with growing pauses (an hour and more for a
-    real repository); the agent stops it at the first such line, with SIGINT so restic removes its
-    lock. With no room at all restic cannot even open the cache and runs without one."""
+    """restic 0.14 retries every write into a full cache with growing pauses, about 45 s per file
+    (an hour and more for a real repository); the agent stops it at the first such line, with
+    SIGINT so restic removes its lock. With no room at all restic cannot even open the cache and
+    runs without one: a real check, as quick as ever."""
     repo = make_repo()
     cache = tmp_path / "cache"
     cache.mkdir()
@@ -176,3 +179,26 @@ def test_restic_check_on_a_full_cache_ends_within_seconds(tmp_path: Path, make_r
         assert f"restic's cache directory {cache} is full" in str(outcome)
     else:
         assert outcome is None, outcome  # a real check, without a cache
+
+
+def test_a_run_whose_restic_cache_is_full_reports_errors_within_seconds(sandbox, restic_template, make_repo) -> None:
+    """The same through a whole run: restic's cache (STATE_DIR/restic-cache) on a tmpfs with 8 KiB
+    left. The restic copy is an error naming the full cache, and the run ends in seconds. Before,
+    restic spent about 45 s of retries on every file it could not cache (one here; hundreds to
+    thousands in a real repository, hence the 1 h command timeout) and the copy passed late."""
+    repo = make_repo()
+    restic_layout(sandbox, restic_template, repo)
+    cache = sandbox.root / "state" / "restic-cache"
+    cache.mkdir(parents=True)
+    with mounted_tmpfs(cache, "size=1m,mode=0700"):
+        fill(cache, leave=8 * 1024)
+        started = time.monotonic()
+        run = sandbox.verify()
+        seconds = time.monotonic() - started
+    copy = copy_result(run, "platform-db", "nas")
+    assert seconds < 60, f"took {seconds:.0f}s"
+    assert copy.status == Status.ERROR, statuses(copy)
+    full = [c for c in copy.checks if "is full" in c.detail]
+    assert full and all(c.status == Status.ERROR for c in full), statuses(copy)
+    assert str(cache) in full[0].detail
+    assert list((repo / "locks").iterdir()) == []

@@ -101,12 +101,8 @@ def execute(
         raise ToolMissing(f"{argv[0]} is not installed", command=shown) from error
     with _RUNNING_LOCK:
         _RUNNING.add(process)
-    aborted: str | None = None
     try:
-        if abort_on is None:
-            stdout, stderr = process.communicate(timeout=timeout)
-        else:
-            stdout, stderr, aborted = _communicate_watching(process, timeout, abort_on)
+        stdout, stderr, aborted = _communicate(process, timeout, abort_on)
     except subprocess.TimeoutExpired as error:
         _kill_group(process)
         process.communicate()
@@ -133,6 +129,14 @@ def execute(
             stderr=stderr,
         )
     return result
+
+
+def _communicate(process: subprocess.Popen, timeout: float,
+                 abort_on: re.Pattern[str] | None) -> tuple[str, str, str | None]:
+    if abort_on is None:
+        stdout, stderr = process.communicate(timeout=timeout)
+        return stdout, stderr, None
+    return _communicate_watching(process, timeout, abort_on)
 
 
 def _communicate_watching(process: subprocess.Popen, timeout: float,

@@ -34,8 +34,9 @@ Examples:
   backup-agent verify --restore-test=full --dataset platform-db
 \b
 Exit codes: 0 all compliant, 1 breach or failed check, 2 usage/config error, 3 agent failure
-(or stopped by SIGTERM/SIGINT: what finished is recorded, run result "interrupted"),
-75 another run in progress (nothing checked, nothing recorded).
+(or stopped by SIGTERM/SIGINT: what finished is recorded, run result "interrupted"; or no space
+left on the state directory, or a records store that no longer reaches its remembered head:
+nothing checked, nothing written), 75 another run in progress (nothing checked, nothing recorded).
 """
 
 
@@ -148,15 +149,19 @@ def _select(config: Config, datasets: tuple[str, ...], targets: tuple[str, ...])
               flag_value="sample", default=None,
               help="Also restore-test every backup copy now: a bounded sample (default) or =full. Without it, "
                    "datasets whose restore_test.every is due are restore-tested anyway.")
+@click.option("--accept-new-chain", "accept_new_chain", is_flag=True,
+              help="The records store no longer reaches the chain head remembered at the last append (it was "
+                   "emptied, replaced or its newest records are gone), so runs are refused (exit 3). Continue "
+                   "from what the store holds now: the loss is logged in records-head.log and in this run's "
+                   "record. Use it once the loss is understood (see `records verify`).")
 @click.pass_context
 def verify(ctx: click.Context, datasets: tuple[str, ...], targets: tuple[str, ...], as_json: bool,
-           no_records: bool, restore_test: str | None) -> None:
+           no_records: bool, restore_test: str | None, accept_new_chain: bool) -> None:
     """Verify copies, evaluate 3-2-1, write records and metrics."""
-    from agent import exporter, interrupt, metrics, output, pushgateway, scratch
+    from agent import exporter, metrics, output, pushgateway, recording, scratch
     from agent.checking import RunOptions
     from agent.lock import LockBusy, RunLock
     from agent.progress import Progress
-    from agent.records import RecordStore, rows_for_run
     from agent.run import run_verification
 
     config = _load(ctx)
@@ -171,6 +176,7 @@ def verify(ctx: click.Context, datasets: tuple[str, ...], targets: tuple[str, ..
                    f"{busy.path}); this run checked and recorded nothing. Try again when it has finished.", err=True)
         ctx.exit(EXIT_LOCKED)
     with lock:
+        accepted = recording.preflight(config, write_records=not no_records, accept_new_chain=accept_new_chain)
         options = RunOptions(restore_test=restore_test, progress=terminal)
         try:
             run = run_verification(config, selected, target_filter=targets,
@@ -179,11 +185,8 @@ def verify(ctx: click.Context, datasets: tuple[str, ...], targets: tuple[str, ..
         finally:
             scratch.cleanup_all()
         if not no_records:
-            with interrupt.deferred(), RecordStore(config.agent.records_db) as store:
-                first, last = store.append(rows_for_run(run))
-            run.last_record_no = last
-            log.info("records %d-%d written to %s", first, last, config.agent.records_db)
-        if run.state is not None:
+            recording.record_run(config, run, accepted)
+        elif run.state is not None:
             run.state.save()
         if not datasets and not targets:
             # Metrics failures warn; they never change a verification result or the exit code.
@@ -221,7 +224,7 @@ def verify(ctx: click.Context, datasets: tuple[str, ...], targets: tuple[str, ..
 def drill(ctx: click.Context, dataset: str, from_target: str | None, as_json: bool) -> None:
     """Restore drill (SOP-19 §8.3): restore all of DATASET from one copy into scratch, verify it, and
     record RTO and RPO, actual against target (form QEF-19-03). Exit 0 when both targets are met."""
-    from agent import interrupt, scratch
+    from agent import interrupt, recording, scratch
     from agent.drill import DrillError, after_action, choose_copy, record_row, run_drill
     from agent.lock import LockBusy, RunLock
     from agent.progress import Progress
@@ -242,12 +245,13 @@ def drill(ctx: click.Context, dataset: str, from_target: str | None, as_json: bo
                    "the drill did not start.", err=True)
         ctx.exit(EXIT_LOCKED)
     with lock:
+        recording.preflight(config, write_records=True)
         try:
             result = run_drill(config, chosen, spec, Progress.for_terminal(as_json))
         finally:
             scratch.cleanup_all()
         row = record_row(result, config, tool_versions())
-        with interrupt.deferred(), RecordStore(config.agent.records_db) as store:
+        with interrupt.deferred(), RecordStore(config.agent.records_db, place=recording.records_place(config)) as store:
             number, _ = store.append([row])
     if as_json:
         click.echo(json.dumps({**row, "record_no": number}, ensure_ascii=False, indent=2))
@@ -352,13 +356,15 @@ def records() -> None:
 
 
 def _store(ctx: click.Context, must_exist: bool = True):
+    """Open the records store read-only (reading never writes, and works on a full disk)."""
+    from agent.recording import records_place
     from agent.records import RecordStore
 
     config = _load(ctx.find_root(), reads_targets=False)
     path = config.agent.records_db
     if must_exist and not Path(path).exists():
         raise UsageError(f"no records store at {path} yet; run `backup-agent verify` first")
-    return RecordStore(path)
+    return RecordStore(path, readonly=True, place=records_place(config))
 
 
 def _moment(text: str | None, zone_name: str | None, option: str):
@@ -435,22 +441,48 @@ def records_export(ctx: click.Context, fmt: str, since: str | None, until: str |
 
 
 @records.command("verify")
+@click.option("--anchor", "anchor_texts", multiple=True, metavar="NUMBER:HASH",
+              help="Also require record NUMBER to carry this SHA-256 (all 64 hex digits, or the first 13 or more): "
+                   "a head remembered elsewhere, e.g. an earlier `records verify`, or Prometheus' "
+                   "backup_agent_records_last_number and _last_hash_prefix (printf '%013x' VALUE). Repeatable.")
 @click.pass_context
-def records_verify(ctx: click.Context) -> None:
-    """Recompute the SHA-256 chain of every record: exit 0 when intact, 1 naming the first broken record."""
+def records_verify(ctx: click.Context, anchor_texts: tuple[str, ...]) -> None:
+    """Recompute the SHA-256 chain of every record and compare it with the heads remembered outside
+    the store (records.sqlite.head, records-head.log, --anchor). Exit 0 when intact; 1 naming the
+    first broken or missing record (an edit, a cut tail, a missing head, an emptied store); 3 when
+    the store cannot be read (an I/O error: that is no verdict on the chain)."""
     import sqlite3
 
+    from agent import chain_head
+    from agent.recording import missing_store_problem
+
+    try:
+        anchors = [chain_head.parse_anchor(text) for text in anchor_texts]
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    path = _load(ctx.find_root(), reads_targets=False).agent.records_db
+    if not Path(path).exists():
+        problem = missing_store_problem(Path(path), anchors)
+        if problem is None:
+            raise UsageError(f"no records store at {path} yet; run `backup-agent verify` first")
+        click.echo(f"chain BROKEN at record 1: {problem}", err=True)
+        ctx.exit(EXIT_BREACH)
     try:
         with _store(ctx) as store:
-            report = store.verify_chain()
+            report = store.verify_chain(anchors)
+            snapshot = store.snapshot
     except sqlite3.DatabaseError as error:
         # A store whose file header or schema is damaged cannot even be opened: that is a broken
         # store (exit 1), not an agent failure.
         click.echo(f"chain BROKEN: the records store cannot be opened: {error}", err=True)
         ctx.exit(EXIT_BREACH)
+    if snapshot:
+        click.echo(f"note: read from a copy in memory: no room in {Path(path).parent} for SQLite's shared-memory file",
+                   err=True)
     if report.ok:
         click.echo(f"chain intact: {report.records} records"
-                   + (f" (#{report.first}-#{report.last})" if report.records else ""))
+                   + (f" (#{report.first}-#{report.last}); head #{report.last} sha256 {report.last_hash}"
+                      if report.records else ""))
         return
     click.echo(f"chain BROKEN at record {report.broken_at}: {report.reason}", err=True)
     ctx.exit(EXIT_BREACH)
@@ -615,6 +647,12 @@ def main() -> None:
         click.echo("interrupted", err=True)
         sys.exit(EXIT_AGENT)
     except Exception as error:  # noqa: BLE001 - the last line of defence: a crash is exit 3, not a pass
+        from agent import space
+
+        if space.is_no_space(error):  # a full disk where no writer expected one (SQLite): no traceback
+            click.echo(f"backup-agent: agent failure: no space left on device: {type(error).__name__}: {error}",
+                       err=True)
+            sys.exit(EXIT_AGENT)
         log.exception("unexpected failure")
         click.echo(f"backup-agent: agent failure: {type(error).__name__}: {error}", err=True)
         sys.exit(EXIT_AGENT)

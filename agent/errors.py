@@ -7,6 +7,27 @@ class AgentError(Exception):
     """The agent itself could not do its job (exit code 3)."""
 
 
+class NoSpaceError(AgentError):
+    """A directory the agent writes its own files to is full (exit code 3). What was being written
+    is left as it was: the writers are all-or-nothing."""
+
+    def __init__(self, directory: object, what: str = "", place: str = "state directory"):
+        self.directory = directory
+        self.what = what
+        super().__init__(f"no space left on the {place} {directory}" + (f" ({what})" if what else "")
+                         + "; free space there and run again")
+
+
+class StoreUnreadable(AgentError):
+    """The records store could not be read (an I/O error, no room for SQLite's shared memory,
+    permissions): the chain is neither intact nor broken, it could not be looked at (exit code 3)."""
+
+
+class ChainGapError(AgentError):
+    """The records store does not reach the chain head remembered outside it (emptied, replaced, its
+    newest records cut): appending now would hide that (exit code 3)."""
+
+
 class ConfigError(Exception):
     """targets.yaml is unusable (exit code 2). Carries every problem found, not just the first."""
 

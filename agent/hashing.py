@@ -9,6 +9,7 @@ corruption, reported by the caller. Parallel: hashlib releases the GIL, so threa
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -18,8 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent import names
+from agent import names, space
 from agent.clock import in_future
+from agent.errors import AgentError
 
 CHUNK = 1 << 20
 
@@ -90,36 +92,62 @@ class HashCache:
     """A SQLite cache of file hashes, one per agent state directory. Thread-safe for lookups and stores.
 
     Keys are the bytes of the name (agent.names.to_bytes), stored as BLOBs: a file name need not be
-    UTF-8, and SQLite's TEXT cannot hold the lone surrogates that stand for such bytes.
+    UTF-8, and SQLite's TEXT cannot hold the lone surrogates that stand for such bytes. Writes are
+    transactions (all of a batch or none of it); a full disk raises NoSpaceError naming the state
+    directory, any other SQLite failure AgentError, never a bare sqlite3 traceback.
     """
 
     SCHEMA_VERSION = 1  # 0: keys stored as TEXT (before non-UTF-8 names were kept)
 
     def __init__(self, path: Path | None):
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
-        with self._db:
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
-                " inode INTEGER, ctime_ns INTEGER, sha256 TEXT, hashed_at REAL)"
-            )
-            if self._db.execute("PRAGMA user_version").fetchone()[0] < self.SCHEMA_VERSION:
-                # Once: the same key as bytes, so cached digests (and the silent-corruption history
-                # they carry) survive the change. A TEXT 'x' never equals a BLOB x'78' in SQLite.
-                self._db.execute("UPDATE hashes SET path = CAST(path AS BLOB) WHERE typeof(path) = 'text'")
-                self._db.execute(f"PRAGMA user_version = {self.SCHEMA_VERSION}")
+        self._path = path
+        try:
+            with self._writing("opening the hash cache"):
+                self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
+                with self._db:
+                    self._db.execute(
+                        "CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+                        " inode INTEGER, ctime_ns INTEGER, sha256 TEXT, hashed_at REAL)"
+                    )
+                    if self._db.execute("PRAGMA user_version").fetchone()[0] < self.SCHEMA_VERSION:
+                        # Once: the same key as bytes, so cached digests (and the silent-corruption
+                        # history they carry) survive the change. A TEXT 'x' never equals a BLOB x'78'.
+                        self._db.execute("UPDATE hashes SET path = CAST(path AS BLOB) WHERE typeof(path) = 'text'")
+                        self._db.execute(f"PRAGMA user_version = {self.SCHEMA_VERSION}")
+        except sqlite3.Error as error:
+            raise AgentError(f"cannot open the hash cache {path}: {error}") from error
+
+    def _writing(self, what: str):
+        if self._path is None:
+            return contextlib.nullcontext()
+        return space.writing(Path(self._path).parent, f"{what} {self._path}")
 
     def lookup(self, path: str) -> tuple | None:
         with self._lock:
-            return self._db.execute(
-                "SELECT size, mtime_ns, inode, ctime_ns, sha256, hashed_at FROM hashes WHERE path = ?",
-                (names.to_bytes(path),)
-            ).fetchone()
+            try:
+                return self._db.execute(
+                    "SELECT size, mtime_ns, inode, ctime_ns, sha256, hashed_at FROM hashes WHERE path = ?",
+                    (names.to_bytes(path),)
+                ).fetchone()
+            except sqlite3.Error as error:
+                raise AgentError(f"cannot read the hash cache {self._path}: {error}") from error
 
     def store_many(self, rows: Iterable[tuple]) -> None:
         encoded = [(names.to_bytes(row[0]), *row[1:]) for row in rows]
-        with self._lock, self._db:
-            self._db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?, ?, ?)", encoded)
+        with self._lock:
+            try:
+                with self._writing("updating the hash cache"), self._db:
+                    self._db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?, ?, ?)", encoded)
+            except BaseException as error:
+                # A COMMIT that failed (a full disk) can leave the transaction open: end it, so the
+                # batch is all gone and the next one does not ride on it.
+                if self._db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.rollback()
+                if isinstance(error, sqlite3.Error):
+                    raise AgentError(f"cannot update the hash cache {self._path}: {error}") from error
+                raise
 
     def close(self) -> None:
         self._db.close()

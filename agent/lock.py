@@ -51,8 +51,13 @@ class RunLock:
             raise
         # Locked: leave a hint for whoever is turned away (written after locking, so never torn
         # by a second run: a turned-away run only reads).
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}{(', ' + self.note) if self.note else ''}\n".encode(), 0)
+        # The hint is only a hint: on a full disk the lock holds without it (and the run then stops
+        # with "no space left on the state directory").
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()}{(', ' + self.note) if self.note else ''}\n".encode(), 0)
+        except OSError:
+            pass
         self._fd = fd
 
     def release(self) -> None:

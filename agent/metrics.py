@@ -104,11 +104,21 @@ def build_registry(run: RunResult) -> CollectorRegistry:
     if run.last_record_no is not None:
         gauge("records_last_number", "Number of the newest QEF-19-05 record after the last run (an outside "
               "anchor for the hash chain: it never goes down).").set(run.last_record_no)
+    if run.last_record_hash is not None:
+        gauge("records_last_hash_prefix", "First 52 bits (13 hex digits) of the newest QEF-19-05 record's SHA-256, "
+              "as an integer (exact in a float64; printf '%013x' VALUE gives the hex for `records verify --anchor "
+              "NUMBER:HEX`). It changes only together with records_last_number.").set(hash_prefix(run.last_record_hash))
     last_run.set(run.finished_at.timestamp())
     duration.set((run.finished_at - run.started_at).total_seconds())
     success.set(0 if run.interrupted or run.budget_exhausted else 1)
     datasets_total.set(len(run.datasets))
     return registry
+
+
+def hash_prefix(digest: str) -> int:
+    """The first 52 bits of a hex digest as an integer: the most a Prometheus sample (a float64,
+    53-bit mantissa) holds exactly. A label would hold all of it, but as a new series every run."""
+    return int(digest[:13], 16)
 
 
 def render(run: RunResult) -> bytes:

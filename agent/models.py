@@ -94,8 +94,9 @@ class RunResult:
     budget_exhausted: bool = False
     # Rotation state advanced by this run; saved by the caller only after the records commit.
     state: Any = None
-    # Number of the run's last QEF-19-05 record once appended (exported as a metric: an outside anchor).
+    # Number and hash of the run's last QEF-19-05 record once appended (exported as metrics: an outside anchor).
     last_record_no: int | None = None
+    last_record_hash: str | None = None
 
     @property
     def compliant(self) -> bool:

@@ -138,7 +138,8 @@ def run_table(run: RunResult, *, colour: bool = False, verbose: bool = False, wi
         table, notes = _copies_table(dataset_result, verbose)
         console.print(Padding(table, (0, 0, 0, 6)))
         for target, check in notes:
-            console.print(Padding(Text.assemble(f"{target}: {check.name} ", _status(check.status), f" {check.detail}"),
+            console.print(Padding(Text.assemble(f"{target}  {check.name}: ",
+                                                (str(check.status), _STYLES[check.status]), f" {check.detail}"),
                                   (0, 0, 0, 8)))
         console.print()
     passed = sum(1 for d in run.datasets if d.status == Status.PASS)

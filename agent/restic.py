@@ -26,6 +26,7 @@ AMBIENT_RESTIC_VARIABLES = ("RESTIC_PASSWORD", "RESTIC_PASSWORD_FILE", "RESTIC_P
 
 
 class ResticFailure(StrEnum):
+    NO_SPACE = "no space left on device"
     WRONG_PASSWORD = "wrong password"
     NO_REPOSITORY = "no repository"
     LOCKED = "repository locked"
@@ -37,9 +38,16 @@ class ResticFailure(StrEnum):
     OTHER = "restic failed"
 
 
+# restic retries a write that failed for want of space (its cache, under the state directory),
+# with growing pauses, for every file it loads: a full cache turns `check` into an hour-long wait for
+# the command timeout. The first such line stops it (agent.execute abort_on). Its own warning
+# "unable to open cache: … no space left on device" is harmless: it then runs without a cache.
+NO_SPACE_LINE = re.compile(r"^(?!.*unable to open cache).*no space left on device", re.I | re.M)
+
 # Ordered: the first pattern that matches stderr names the failure. Unreachable comes before
 # "no repository" because restic says both when an S3 endpoint or SFTP host is down.
 _CLASSIFIERS: tuple[tuple[ResticFailure, re.Pattern], ...] = (
+    (ResticFailure.NO_SPACE, NO_SPACE_LINE),
     (ResticFailure.WRONG_PASSWORD, re.compile(r"wrong password or no key found", re.I)),
     (ResticFailure.PASSWORD_UNAVAILABLE, re.compile(r"Resolving password failed|password-command|reading password", re.I)),
     (ResticFailure.UNREACHABLE, re.compile(r"connection refused|no such host|i/o timeout|ssh: |subprocess ssh|"
@@ -113,15 +121,26 @@ class ResticRepository:
         try:
             # The agent's own environment must not choose the repository or password behind the config's back.
             result = execute([*argv, *args], timeout=timeout or self.timeout, env=env, secrets=secrets,
-                             unset=AMBIENT_RESTIC_VARIABLES)
+                             unset=AMBIENT_RESTIC_VARIABLES, abort_on=NO_SPACE_LINE)
         except ToolMissing as error:
             raise ResticError(ResticFailure.NOT_INSTALLED, "restic is not installed (apt-get install restic)") from error
         except CommandTimeout as error:
             raise ResticError(ResticFailure.TIMEOUT, f"restic {args[0]} timed out after {timeout or self.timeout:g}s") from error
         except CommandFailed as error:
             kind = classify(error.stderr)
-            raise ResticError(kind, f"{kind}: {_last_meaningful_line(error.stderr)}", error.stderr) from error
+            detail = (self._no_space_detail(error.stderr) if kind is ResticFailure.NO_SPACE
+                      else _last_meaningful_line(error.stderr))
+            raise ResticError(kind, f"{kind}: {detail}", error.stderr) from error
         return result.stdout
+
+    def _no_space_detail(self, stderr: str) -> str:
+        match = NO_SPACE_LINE.search(stderr)
+        written = re.search(r"write (/\S+?):? no space left", match.group(0)) if match else None
+        path = written.group(1) if written else "?"
+        if Path(path).is_relative_to(self.cache_dir):
+            return (f"restic's cache directory {self.cache_dir} is full (writing {path}); restic was stopped "
+                    "instead of retrying until its timeout")
+        return f"writing {path}; restic was stopped instead of retrying until its timeout"
 
     def snapshots(self) -> list[Snapshot]:
         output = self.run("--no-lock", "snapshots", "--json")

@@ -19,7 +19,7 @@ from agent.checking import CopyContext, PrimaryManifest, RunOptions
 from agent.clock import age_seconds
 from agent.clock import now as clock_now
 from agent.config import Config, CopySpec, Dataset
-from agent.errors import TargetUnavailable
+from agent.errors import NoSpaceError, TargetUnavailable
 from agent.hashing import HashCache
 from agent.models import CheckResult, CopyResult, DatasetResult, RunResult, Status
 from agent.restic import ResticError, ResticRepository
@@ -122,6 +122,8 @@ def verify_copy(session: Session, dataset: Dataset, spec: CopySpec, primary: Pri
             continue
         try:
             check = module.run(context)
+        except NoSpaceError as error:  # the state directory filled up: said as such, no traceback
+            check = CheckResult(module.ID, Status.ERROR, str(error))
         except Exception as error:  # noqa: BLE001
             log.exception("check %s crashed on %s", module.ID, spec.key)
             check = CheckResult(module.ID, Status.ERROR, f"check crashed: {type(error).__name__}: {error}")

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent import metrics
+from agent import metrics, recording
 from agent.config import load_config
 from agent.run import run_verification
 from tests.integration.deploy_support import write_site
@@ -71,9 +71,11 @@ def metric_names(expr: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def emitted(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
-    """Metric names from agent.metrics on a real run."""
+    """Metric names from agent.metrics on a real run, recorded as `verify` records it (so the
+    records head metrics are there)."""
     config = load_config(write_site(tmp_path_factory.mktemp("alerts-site")))
     run = run_verification(config, list(config.datasets.values()))
+    recording.record_run(config, run)
     names = set()
     for family in metrics.build_registry(run).collect():
         names.add(family.name)
@@ -165,7 +167,7 @@ def test_alerts_have_severity_and_text() -> None:
         assert annotations["summary"] and annotations["description"], rule["alert"]
     expected = {"BackupAgentRPOBreach", "BackupAgentDatasetNotCompliant", "BackupAgentCheckError",
                 "BackupAgentRestoreTestFailing", "BackupAgentRestoreOverRTO", "BackupAgentNotRun",
-                "BackupAgentMetricsAbsent"}
+                "BackupAgentMetricsAbsent", "BackupAgentRecordsWentBackwards", "BackupAgentRecordsRewritten"}
     assert expected <= {rule["alert"] for rule in _rules()}
 
 

@@ -436,3 +436,115 @@ def test_records_cut_off_at_the_end_are_found_by_the_head_anchor(tmp_path) -> No
     assert not report.ok
     assert report.broken_at == 4
     assert "4-5" in report.reason
+
+
+# --- the tail: what remembers the newest record (agent.chain_head)
+
+
+def head_file(directory: Path) -> Path:
+    return Path(f"{db_path(directory)}.head")
+
+
+def head_log(directory: Path) -> Path:
+    return db_path(directory).with_name("records-head.log")
+
+
+def cut_after(directory: Path, keep: int) -> str:
+    """Delete the records after #keep with the triggers dropped; return record #keep's hash."""
+    db = raw_connection(directory)
+    db.execute("DROP TRIGGER records_no_delete")
+    db.execute("DELETE FROM records WHERE record_no > ?", (keep,))
+    digest = db.execute("SELECT hash FROM records WHERE record_no = ?", (keep,)).fetchone()[0]
+    db.close()
+    return digest
+
+
+def test_tail_cut_with_the_head_rewritten_is_found_by_the_head_log(store_dir: Path) -> None:
+    digest = cut_after(store_dir, 9)
+    head_file(store_dir).write_text(json.dumps({"record_no": 9, "hash": digest}) + "\n")
+    assert_broken_at(store_dir, 10)
+    assert b"records 10-12 are missing" in cli(store_dir, "verify").stderr
+
+
+def test_tail_cut_with_the_head_deleted_is_found(store_dir: Path) -> None:
+    cut_after(store_dir, 9)
+    head_file(store_dir).unlink()
+    assert_broken_at(store_dir, 10)
+
+
+def test_tail_cut_with_head_and_log_deleted_is_found(store_dir: Path) -> None:
+    cut_after(store_dir, 9)
+    head_file(store_dir).unlink()
+    head_log(store_dir).unlink()
+    result = cli(store_dir, "verify")
+    assert result.returncode == 1 and b"head file" in result.stderr and b"missing" in result.stderr
+
+
+def test_a_missing_head_with_the_records_intact_is_a_failure(store_dir: Path) -> None:
+    head_file(store_dir).unlink()
+    result = cli(store_dir, "verify")
+    assert result.returncode == 1, result.stdout
+    assert str(head_file(store_dir)).encode() in result.stderr and b"missing" in result.stderr
+
+
+@pytest.mark.parametrize("how", ["emptied", "deleted"])
+def test_a_store_replaced_by_an_empty_one_is_broken(store_dir: Path, how: str) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db_path(store_dir)}{suffix}").unlink(missing_ok=True)
+    if how == "emptied":
+        sqlite3.connect(db_path(store_dir)).close()
+    result = cli(store_dir, "verify")
+    assert result.returncode == 1, result.stderr
+    assert b"chain BROKEN at record 1" in result.stderr and b"#12" in result.stderr
+
+
+def test_an_anchor_remembered_elsewhere_is_checked(store_dir: Path) -> None:
+    with RecordStore(db_path(store_dir)) as store:
+        digests = {row["record_no"]: row["hash"] for row in store.rows()}
+    assert cli(store_dir, "verify", "--anchor", f"12:{digests[12]}", "--anchor", f"7:{digests[7][:13]}").returncode == 0
+    wrong = cli(store_dir, "verify", "--anchor", f"7:{digests[8][:13]}")
+    assert wrong.returncode == 1 and b"record 7" in wrong.stderr and b"--anchor" in wrong.stderr
+    beyond = cli(store_dir, "verify", "--anchor", f"14:{'a' * 13}")
+    assert beyond.returncode == 1 and b"records 13-14 are missing" in beyond.stderr
+    for malformed in ("12", "12:abc", "x:" + digests[12], f"12:{digests[12]}00"):
+        result = cli(store_dir, "verify", "--anchor", malformed)
+        assert result.returncode == 2 and b"NUMBER:HASH" in result.stderr, malformed
+
+
+def test_an_append_refuses_a_store_that_lost_its_tail(store_dir: Path) -> None:
+    from agent.errors import ChainGapError
+
+    cut_after(store_dir, 9)
+    with RecordStore(db_path(store_dir)) as store:
+        with pytest.raises(ChainGapError, match="ends at record #9.*#12"):
+            store.append(make_rows(2, first=10))
+        assert store.verify_chain().records == 9, "nothing appended"
+        assert store.append(make_rows(2, first=10), accept_new_chain="test accepts the loss") == (10, 11)
+        assert store.verify_chain().ok
+
+
+def test_a_crash_between_the_pending_head_and_the_commit_leaves_a_consistent_chain(store_dir: Path) -> None:
+    """SIGKILL right after the head was written for an append that never committed: the head names
+    the record it built on, so `records verify` stays intact and the next append goes on."""
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_records import make_rows
+        from agent import chain_head
+        from agent.records import RecordStore
+        real = chain_head.write_head
+        def write_then_die(store, head):
+            real(store, head)
+            os.kill(os.getpid(), signal.SIGKILL)
+        chain_head.write_head = write_then_die
+        RecordStore({str(db_path(store_dir))!r}).append(make_rows(3, first=13))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == -9, result.stderr.decode()
+    assert json.loads(head_file(store_dir).read_text())["pending"] is True
+    assert cli(store_dir, "verify").returncode == 0
+    with RecordStore(db_path(store_dir)) as store:
+        assert store.append(make_rows(1, first=13)) == (13, 13)
+    assert "pending" not in json.loads(head_file(store_dir).read_text())
+    assert cli(store_dir, "verify").returncode == 0

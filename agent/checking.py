@@ -13,6 +13,7 @@ from typing import Any
 
 from agent.config import AgentSettings, CopySpec, Dataset
 from agent.hashing import FileEntry, HashOutcome
+from agent.progress import DISABLED, Progress
 from agent.restic import ResticRepository
 from agent.state import StateStore
 from agent.targets.base import Probe, TargetHandle
@@ -21,7 +22,7 @@ from agent.targets.base import Probe, TargetHandle
 @dataclass(frozen=True)
 class RunOptions:
     restore_test: str | None = None  # None, "sample" or "full"
-    progress: Any = None  # agent.progress.Progress for restores on a terminal; None = quiet
+    progress: Progress | None = None  # on a terminal: long steps are drawn; None = quiet
 
 
 class PrimaryManifest:
@@ -43,13 +44,15 @@ class PrimaryManifest:
                 self._entries = self.handle.scan(self.dataset.primary.path)
             return self._entries
 
-    def digests(self, relpaths: list[str]) -> HashOutcome:
+    def digests(self, relpaths: list[str], progress: Progress | None = None) -> HashOutcome:
         """Return hashes for the given primary files, hashing only those not hashed yet this run."""
         entries = self.entries()
         with self._lock:
             missing = [entries[p] for p in relpaths if p not in self._digests and p not in self._problems]
             if missing:
-                outcome = self.handle.hash(self.dataset.primary.path, missing)
+                label = f"hash {self.dataset.name} primary on {self.handle.target.name}"
+                with (progress or DISABLED).task(label, None) as task:
+                    outcome = self.handle.hash(self.dataset.primary.path, missing, progress=task.add)
                 self._digests.update(outcome.digests)
                 self._problems.update(outcome.unreadable)
                 self._silently_changed.update(outcome.silently_changed)

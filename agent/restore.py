@@ -42,7 +42,7 @@ import os
 import posixpath
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -264,7 +264,8 @@ def _tree_bytes(root: Path) -> int:
     return total
 
 
-def _hash_restored(root: Path, relpaths: list[str], workers: int) -> tuple[dict[str, str], dict[str, str], dict[str, int]]:
+def _hash_restored(root: Path, relpaths: list[str], workers: int,
+                   progress: Callable[[int], None] | None = None) -> tuple[dict[str, str], dict[str, str], dict[str, int]]:
     """Return (digests, unreadable, sizes) of restored files; a file that is not there is absent from all three."""
     digests: dict[str, str] = {}
     unreadable: dict[str, str] = {}
@@ -284,6 +285,9 @@ def _hash_restored(root: Path, relpaths: list[str], workers: int) -> tuple[dict[
             digests[relpath] = sha256_file(str(path))
         except OSError as error:
             unreadable[relpath] = error.strerror or str(error)
+            return
+        if progress:
+            progress(st.st_size)
 
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="restore-hash") as pool:
         list(pool.map(one, relpaths))
@@ -579,7 +583,9 @@ def _unchanged(context: CopyContext, backed_up: FileEntry, primary: FileEntry | 
 def _verify(context: CopyContext, listing: BackupListing, relpaths: list[str], root: Path, restore_seconds: float,
             measured: dict[str, Any], comparison: _Comparison) -> RestoreOutcome:
     spec = context.spec
-    digests, unreadable, sizes = _hash_restored(root, relpaths, context.settings.hash_workers)
+    label = f"check restored {context.dataset.name} from {spec.target.name}"
+    with (context.options.progress or DISABLED).task(label, None) as task:
+        digests, unreadable, sizes = _hash_restored(root, relpaths, context.settings.hash_workers, task.add)
     if not sizes and not unreadable:
         return RestoreOutcome(Status.ERROR, f"nothing was restored from {listing.source} "
                                             f"({len(relpaths)} files asked for)", measured)

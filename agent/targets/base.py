@@ -67,8 +67,10 @@ class TargetHandle(ABC):
         """Return one file's entry, or None when it does not exist."""
 
     @abstractmethod
-    def hash(self, path: str, entries: list[FileEntry]) -> HashOutcome:
-        """Return SHA-256 of the given files under path, computed where the data lives."""
+    def hash(self, path: str, entries: list[FileEntry],
+             progress: Callable[[int], None] | None = None) -> HashOutcome:
+        """Return SHA-256 of the given files under path, computed where the data lives; progress,
+        if given, is called with the bytes of each file (or batch) as it is done."""
 
     @abstractmethod
     def restic_location(self, path: str) -> ResticLocation:
@@ -116,7 +118,7 @@ class UnsupportedTarget(TargetHandle):
     def stat(self, path):
         self._unavailable()
 
-    def hash(self, path, entries):
+    def hash(self, path, entries, progress=None):
         self._unavailable()
 
     def restic_location(self, path):

@@ -60,7 +60,8 @@ class LocalTarget(TargetHandle):
             raise TargetUnavailable(f"cannot stat {path}: {error.strerror or error}") from error
         return FileEntry(os.path.basename(path), st.st_size, st.st_mtime, st.st_ino, st.st_ctime_ns, st.st_dev)
 
-    def hash(self, path: str, entries: list[FileEntry]) -> HashOutcome:
+    def hash(self, path: str, entries: list[FileEntry],
+             progress: Callable[[int], None] | None = None) -> HashOutcome:
         return hash_tree(
             path,
             entries,
@@ -68,6 +69,7 @@ class LocalTarget(TargetHandle):
             now=self.context.now,
             rehash_every=self.context.rehash_every,
             workers=self.context.hash_workers,
+            progress=progress,
         )
 
     def restic_location(self, path: str) -> ResticLocation:

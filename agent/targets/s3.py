@@ -287,7 +287,8 @@ class S3Target(TargetHandle):
                            etag=head.get("ETag", "").strip('"'), checksum_sha256=head.get("ChecksumSHA256"),
                            checksum_type=head.get("ChecksumType"))
 
-    def hash(self, path: str, entries: list[FileEntry]) -> HashOutcome:
+    def hash(self, path: str, entries: list[FileEntry],
+             progress: Callable[[int], None] | None = None) -> HashOutcome:
         """Return SHA-256 of the given objects: from S3's full-object checksum, from an earlier
         verification of the unchanged object, or by downloading a bounded rotating sample. Objects
         left for a later run are listed in `not_verified`; how each was verified in `methods`."""
@@ -359,6 +360,8 @@ class S3Target(TargetHandle):
                         continue
                     digest, size = result
                     bytes_read += size
+                    if progress:
+                        progress(size)
                     digests[entry.relpath] = digest
                     methods[entry.relpath] = "download"
                     if row and self._same_object(row, entry) and row[4] != digest:

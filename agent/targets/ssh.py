@@ -396,7 +396,8 @@ class SshTarget(TargetHandle):
         return FileEntry(posixpath.basename(path), int(size), float(mtime), int(inode), _decimal_ns(ctime.decode()),
                          int(device))
 
-    def hash(self, path: str, entries: list[FileEntry]) -> HashOutcome:
+    def hash(self, path: str, entries: list[FileEntry],
+             progress: Callable[[int], None] | None = None) -> HashOutcome:
         """SHA-256 by `sha256sum` on the host: paths go out NUL-separated on stdin, digests come back.
 
         Files are split into `hash_workers` batches of similar total size, each one remote
@@ -423,6 +424,8 @@ class SshTarget(TargetHandle):
                     raise TargetUnavailable(f"cannot hash files under {path} on {self.address} "
                                             f"(exit {status}): {_tail(err)}")
                 results[index] = (parse_sha256sum(out), err)
+                if progress:
+                    progress(sum(entry.size for entry, _ in batch))
             except BaseException as error:  # noqa: BLE001 - re-raised below in the caller's thread
                 results[index] = error
 

@@ -2,6 +2,13 @@
 
 Each command is logged before it runs with secrets masked, runs under a timeout, has its stderr
 captured, and fails with a typed error from agent.errors.
+
+A command runs in its own session (a timeout kills its whole process group) and dies with the agent
+(agent/pdeathsig.py: the kernel sends it STOP_SIGNAL when the agent is gone, SIGKILL included).
+Whenever the agent stops a command itself — timeout, run budget, SIGTERM — it asks first with
+STOP_SIGNAL and waits STOP_GRACE_SECONDS before it kills the group: restic 0.14 removes its
+repository lock on SIGINT, while SIGKILL (and SIGTERM, which 0.14 does not handle) leave the lock
+behind and every later `restic check` would read "repository is already locked".
 """
 
 from __future__ import annotations
@@ -9,11 +16,15 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import shutil
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
 from agent.errors import CommandFailed, CommandTimeout, ToolMissing
 
@@ -24,9 +35,21 @@ SECRET_ENV_NAMES = frozenset(
     {"RESTIC_PASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "RESTIC_PASSWORD_COMMAND"}
 )
 MASK = "***"
-# Commands running now, so a stop request (agent.interrupt) can kill them from another thread.
+# How the agent asks a command to stop, and how long it waits before SIGKILL.
+STOP_SIGNAL = signal.SIGINT
+STOP_GRACE_SECONDS = 10.0
+_PDEATHSIG = str(Path(__file__).with_name("pdeathsig.py"))
+# Commands running now, so a stop request (agent.interrupt) can stop them from another thread.
 _RUNNING: set[subprocess.Popen] = set()
-_RUNNING_LOCK = threading.Lock()
+_RUNNING_CHANGED = threading.Condition()
+
+
+class Watcher(Protocol):
+    """Told when a command starts and how it ended (agent.restic_locks keeps restic's PIDs this way)."""
+
+    def started(self, pid: int) -> Any: ...
+
+    def ended(self, token: Any, returncode: int, stderr: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -64,21 +87,26 @@ def execute(
     check: bool = True,
     cwd: str | None = None,
     unset: Iterable[str] = (),
+    watcher: Watcher | None = None,
 ) -> CompletedCommand:
     """Given a command, run it to completion under a timeout and return its output.
 
-    `env` is added to the agent's own environment; names in `unset` are removed from it. Raise ToolMissing when the executable does not
-    exist, CommandTimeout when it runs past `timeout` seconds (the whole process group is killed),
-    and CommandFailed on a non-zero exit when `check` is true. Error messages never carry secrets.
+    `env` is added to the agent's own environment; names in `unset` are removed from it. Raise
+    ToolMissing when the executable does not exist, CommandTimeout when it runs past `timeout`
+    seconds (asked to stop, then its whole process group killed), and CommandFailed on a non-zero
+    exit when `check` is true. Error messages never carry secrets. `watcher` hears the PID and the end.
     """
     secrets = [s for s in secrets if s]
     shown = describe(argv, env, secrets)
     log.debug("run: %s", shown)
     full_env = {name: value for name, value in os.environ.items() if name not in set(unset)}
     full_env.update(env or {})
+    executable = shutil.which(argv[0], path=full_env.get("PATH", os.defpath))
+    if executable is None:
+        raise ToolMissing(f"{argv[0]} is not installed", command=shown)
     try:
         process = subprocess.Popen(
-            list(argv),
+            [sys.executable, "-I", "-S", _PDEATHSIG, str(os.getpid()), str(int(STOP_SIGNAL)), executable, *argv],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
@@ -89,22 +117,26 @@ def execute(
             start_new_session=True,
         )
     except FileNotFoundError as error:
-        raise ToolMissing(f"{argv[0]} is not installed", command=shown) from error
-    with _RUNNING_LOCK:
+        raise ToolMissing(f"cannot start {argv[0]}: {error}", command=shown) from error
+    token = watcher.started(process.pid) if watcher else None
+    with _RUNNING_CHANGED:
         _RUNNING.add(process)
+    stderr = ""
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as error:
-        _kill_group(process)
-        process.communicate()
+        _, stderr = _stop(process)
         raise CommandTimeout(f"timed out after {timeout:g}s: {shown}", command=shown) from error
     except BaseException:
-        # KeyboardInterrupt / SystemExit: never leave a restic process running behind us.
-        _kill_group(process)
+        # KeyboardInterrupt / SystemExit: never leave a restic process (or its lock) behind us.
+        _stop(process)
         raise
     finally:
-        with _RUNNING_LOCK:
+        with _RUNNING_CHANGED:
             _RUNNING.discard(process)
+            _RUNNING_CHANGED.notify_all()
+        if watcher and process.returncode is not None:
+            watcher.ended(token, process.returncode, stderr or "")
     stderr = mask(stderr, secrets)
     stdout = mask(stdout, secrets)
     result = CompletedCommand(tuple(argv), process.returncode, stdout, stderr)
@@ -119,13 +151,46 @@ def execute(
     return result
 
 
-def kill_running() -> int:
-    """Kill every command still running (their whole process groups); return how many. For stop requests."""
-    with _RUNNING_LOCK:
+def stop_running(grace: float = STOP_GRACE_SECONDS) -> int:
+    """Ask every running command to stop, wait up to `grace` seconds for them to end, then kill
+    the process groups of those still running; return how many there were. For stop requests."""
+    with _RUNNING_CHANGED:
         running = list(_RUNNING)
     for process in running:
+        _ask_to_stop(process)
+    with _RUNNING_CHANGED:
+        _RUNNING_CHANGED.wait_for(lambda: not _RUNNING.intersection(running), timeout=grace)
+        left = _RUNNING.intersection(running)
+    for process in left:
         _kill_group(process)
     return len(running)
+
+
+def _stop(process: subprocess.Popen, grace: float = STOP_GRACE_SECONDS) -> tuple[str, str]:
+    """Stop one command from the thread that runs it: ask, wait `grace` seconds while still
+    draining its output, then kill its group (whatever it started, too). Return its output."""
+    _ask_to_stop(process)
+    stdout, stderr = "", ""
+    try:
+        stdout, stderr = process.communicate(timeout=grace)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        stdout, stderr = process.communicate()
+    except BaseException:
+        _kill_group(process)  # a second interrupt while waiting: no more grace
+        raise
+    finally:
+        _kill_group(process)
+    return stdout or "", stderr or ""
+
+
+def _ask_to_stop(process: subprocess.Popen) -> None:
+    # The command alone, not its group: restic runs its ssh (sftp) in the same group, and that
+    # connection must stay up while restic removes its lock.
+    try:
+        process.send_signal(STOP_SIGNAL)
+    except ProcessLookupError:
+        pass
 
 
 def _kill_group(process: subprocess.Popen) -> None:

@@ -71,6 +71,15 @@ class LocalTarget(TargetHandle):
     def restic_location(self, path: str) -> ResticLocation:
         return ResticLocation(repository=path)
 
+    def _remove_restic_lock(self, path: str, lock_id: str) -> None:
+        try:
+            os.unlink(os.path.join(path, "locks", lock_id))
+        except FileNotFoundError:
+            pass  # gone already: what was wanted
+        except OSError as error:
+            raise TargetUnavailable(f"cannot remove restic lock {lock_id[:8]} in {path}: {error.strerror or error}") \
+                from error
+
     def fetch(self, path: str, relpaths: list[str], destination: str,
               progress: Callable[[int], None] | None = None) -> int:
         """Copy files under path into destination (a restore test's scratch directory); return bytes copied."""

@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ MASK = "***"
 # How the agent asks a command to stop, and how long it waits before SIGKILL.
 STOP_SIGNAL = signal.SIGINT
 STOP_GRACE_SECONDS = 10.0
+_POLL_SECONDS = 0.05
 _PDEATHSIG = str(Path(__file__).with_name("pdeathsig.py"))
 # Commands running now, so a stop request (agent.interrupt) can stop them from another thread.
 _RUNNING: set[subprocess.Popen] = set()
@@ -151,36 +153,46 @@ def execute(
     return result
 
 
-def stop_running(grace: float = STOP_GRACE_SECONDS) -> int:
-    """Ask every running command to stop, wait up to `grace` seconds for them to end, then kill
-    the process groups of those still running; return how many there were. For stop requests."""
+def stop_running(grace: float | None = None) -> int:
+    """Ask every running command to stop, wait up to `grace` seconds (STOP_GRACE_SECONDS) for them
+    to exit, then kill their process groups (what they started, and those that did not listen);
+    return how many there were. For stop requests, from any thread."""
+    grace = STOP_GRACE_SECONDS if grace is None else grace
     with _RUNNING_CHANGED:
         running = list(_RUNNING)
     for process in running:
         _ask_to_stop(process)
+    deadline = time.monotonic() + grace
     with _RUNNING_CHANGED:
-        _RUNNING_CHANGED.wait_for(lambda: not _RUNNING.intersection(running), timeout=grace)
-        left = _RUNNING.intersection(running)
+        while time.monotonic() < deadline and any(p in _RUNNING and p.poll() is None for p in running):
+            _RUNNING_CHANGED.wait(timeout=_POLL_SECONDS)
+        left = [p for p in running if p in _RUNNING]
     for process in left:
         _kill_group(process)
     return len(running)
 
 
-def _stop(process: subprocess.Popen, grace: float = STOP_GRACE_SECONDS) -> tuple[str, str]:
-    """Stop one command from the thread that runs it: ask, wait `grace` seconds while still
-    draining its output, then kill its group (whatever it started, too). Return its output."""
+def _stop(process: subprocess.Popen) -> tuple[str, str]:
+    """Stop one command from the thread that runs it: ask, wait up to STOP_GRACE_SECONDS for it to
+    exit while draining its output, then kill its group (what it started, or all of it if it did not
+    listen). Return its output."""
     _ask_to_stop(process)
-    stdout, stderr = "", ""
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
     try:
-        stdout, stderr = process.communicate(timeout=grace)
-    except subprocess.TimeoutExpired:
-        _kill_group(process)
-        stdout, stderr = process.communicate()
+        while True:
+            try:
+                stdout, stderr = process.communicate(timeout=_POLL_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                # Its children may hold the pipes open after it exited: its exit is what counts.
+                if process.poll() is not None or time.monotonic() >= deadline:
+                    _kill_group(process)
+                    stdout, stderr = process.communicate()
+                    break
     except BaseException:
         _kill_group(process)  # a second interrupt while waiting: no more grace
         raise
-    finally:
-        _kill_group(process)
+    _kill_group(process)
     return stdout or "", stderr or ""
 
 

@@ -148,19 +148,16 @@ class ResticRepository:
             raise ResticError(error.kind, locked_message(self._judge_locks(), error.stderr), error.stderr) from error
 
     def locks(self) -> list[ResticLock]:
-        """Return every lock in the repository (read without taking one). Raise ResticError."""
+        """Return every readable lock in the repository (read without taking one). Raise ResticError
+        when they cannot be listed."""
         found = []
         for lock_id in self.run("--no-lock", "list", "locks").split():
             try:
-                text = self.run("--no-lock", "cat", "lock", lock_id)
-            except ResticError as error:
-                if re.search(r"no such file|not found|does not exist", error.stderr, re.I):
-                    continue  # released between the listing and now
-                raise
-            try:
-                found.append(parse_lock(lock_id, text))
-            except ValueError as error:
-                raise ResticError(ResticFailure.OTHER, f"unreadable lock: {error}") from error
+                found.append(parse_lock(lock_id, self.run("--no-lock", "cat", "lock", lock_id)))
+            except (ResticError, ValueError) as error:
+                # Released since the listing, or torn by a kill mid-write: restic ignores a lock it
+                # cannot load, so it blocks nobody; it is never removed either.
+                log.warning("skipping restic lock %s of %s: %s", lock_id[:8], self.location.repository, error)
         return found
 
     def _judge_locks(self) -> list[tuple[ResticLock, Holder]]:

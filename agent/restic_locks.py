@@ -45,6 +45,8 @@ LEDGER_NAME = "restic-children.jsonl"
 LEDGER_KEEP_SECONDS = 400 * 86400.0
 # A process start time is derived from the boot time, which /proc gives in whole seconds.
 START_SLACK_SECONDS = 2.0
+# restic's exit code after SIGINT (cleanup handlers run, then exit 130).
+RESTIC_INTERRUPTED = 130
 _LOCK_ID = re.compile(r"^[0-9a-f]{64}$")
 # restic 0.14's own words (alreadyLockedError), for when the locks cannot be read themselves.
 _ALREADY_LOCKED = re.compile(r"already locked (?:exclusively )?by PID (\d+) on (\S+) by .*?\n"
@@ -235,8 +237,9 @@ class _Watch:
         return self.ledger._start(pid, self.repository)
 
     def ended(self, token: tuple[int, float], returncode: int, stderr: str) -> None:
-        # Exited by itself (SIGINT included: restic cleans up first) and said nothing about a failed
-        # cleanup: its lock is gone. Killed by a signal: its lock may still be there, keep the entry.
-        if returncode >= 0 and "error in cleanup handler" not in stderr:
+        # Only a restic that ended by itself took its lock with it for sure. Killed by a signal, it
+        # left the lock; stopped by SIGINT (exit 130) while creating it, it may have too (0.14 hands a
+        # new lock to its cleanup only after a 200 ms recheck); a failed cleanup says so on stderr.
+        if returncode >= 0 and returncode != RESTIC_INTERRUPTED and "error in cleanup handler" not in stderr:
             with self.ledger._lock:
                 self.ledger._end(token)

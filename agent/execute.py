@@ -106,39 +106,28 @@ def execute(
     executable = shutil.which(argv[0], path=full_env.get("PATH", os.defpath))
     if executable is None:
         raise ToolMissing(f"{argv[0]} is not installed", command=shown)
+    # Output goes to memory files, not pipes: a pipe breaks when the agent dies, and restic 0.14
+    # (Go) dies of SIGPIPE writing "signal interrupt received, cleaning up" to it — before it has
+    # removed its lock. Read once the command has ended.
+    out, err = os.memfd_create("stdout"), os.memfd_create("stderr")
     try:
         process = subprocess.Popen(
             [sys.executable, "-I", "-S", _PDEATHSIG, str(os.getpid()), str(int(STOP_SIGNAL)), executable, *argv],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            env=full_env,
-            cwd=cwd,
-            text=True,
-            errors="replace",
-            start_new_session=True,
+            stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=full_env, cwd=cwd, start_new_session=True,
         )
     except FileNotFoundError as error:
+        os.close(out)
+        os.close(err)
         raise ToolMissing(f"cannot start {argv[0]}: {error}", command=shown) from error
     token = watcher.started(process.pid) if watcher else None
-    with _RUNNING_CHANGED:
-        _RUNNING.add(process)
-    stderr = ""
     try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired as error:
-        _, stderr = _stop(process)
-        raise CommandTimeout(f"timed out after {timeout:g}s: {shown}", command=shown) from error
-    except BaseException:
-        # KeyboardInterrupt / SystemExit: never leave a restic process (or its lock) behind us.
-        _stop(process)
-        raise
+        timed_out = _wait(process, timeout)
     finally:
-        with _RUNNING_CHANGED:
-            _RUNNING.discard(process)
-            _RUNNING_CHANGED.notify_all()
+        stdout, stderr = _read(out), _read(err)
         if watcher and process.returncode is not None:
-            watcher.ended(token, process.returncode, stderr or "")
+            watcher.ended(token, process.returncode, stderr)
+    if timed_out:
+        raise CommandTimeout(f"timed out after {timeout:g}s: {shown}", command=shown)
     stderr = mask(stderr, secrets)
     stdout = mask(stdout, secrets)
     result = CompletedCommand(tuple(argv), process.returncode, stdout, stderr)
@@ -151,6 +140,35 @@ def execute(
             stderr=stderr,
         )
     return result
+
+
+def _wait(process: subprocess.Popen, timeout: float) -> bool:
+    """Wait for a started command, stopping it at the timeout; return whether it timed out. Listed
+    in _RUNNING meanwhile, so a stop request from another thread reaches it."""
+    with _RUNNING_CHANGED:
+        _RUNNING.add(process)
+    try:
+        process.wait(timeout=timeout)
+        return False
+    except subprocess.TimeoutExpired:
+        _stop(process)
+        return True
+    except BaseException:
+        # KeyboardInterrupt / SystemExit: never leave a restic process (or its lock) behind us.
+        _stop(process)
+        raise
+    finally:
+        with _RUNNING_CHANGED:
+            _RUNNING.discard(process)
+            _RUNNING_CHANGED.notify_all()
+
+
+def _read(fd: int) -> str:
+    """Return what a command wrote to one of its memory files, as text mode would (\r\n, \r -> \n)."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    with open(fd, "rb", closefd=True) as handle:
+        data = handle.read()
+    return data.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def stop_running(grace: float | None = None) -> int:
@@ -172,28 +190,19 @@ def stop_running(grace: float | None = None) -> int:
     return len(running)
 
 
-def _stop(process: subprocess.Popen) -> tuple[str, str]:
-    """Stop one command from the thread that runs it: ask, wait up to STOP_GRACE_SECONDS for it to
-    exit while draining its output, then kill its group (what it started, or all of it if it did not
-    listen). Return its output."""
+def _stop(process: subprocess.Popen) -> None:
+    """Stop one command from the thread that waits for it: ask, wait up to STOP_GRACE_SECONDS for it
+    to exit, then kill its group (what it started, or all of it if it did not listen)."""
     _ask_to_stop(process)
-    deadline = time.monotonic() + STOP_GRACE_SECONDS
     try:
-        while True:
-            try:
-                stdout, stderr = process.communicate(timeout=_POLL_SECONDS)
-                break
-            except subprocess.TimeoutExpired:
-                # Its children may hold the pipes open after it exited: its exit is what counts.
-                if process.poll() is not None or time.monotonic() >= deadline:
-                    _kill_group(process)
-                    stdout, stderr = process.communicate()
-                    break
+        process.wait(timeout=STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        process.wait()
     except BaseException:
         _kill_group(process)  # a second interrupt while waiting: no more grace
         raise
     _kill_group(process)
-    return stdout or "", stderr or ""
 
 
 def _ask_to_stop(process: subprocess.Popen) -> None:

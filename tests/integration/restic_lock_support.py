@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -22,6 +23,15 @@ from typing import Any
 import psutil
 
 CLI = str(Path(sys.executable).with_name("backup-agent"))
+LOCK_ID = re.compile(r"^[0-9a-f]{64}$")
+
+
+def lock_names(directory: Path) -> list[str]:
+    """The restic lock IDs in a locks/ directory; restic writes a lock under a temporary name and
+    renames it when complete, so only a finished lock counts."""
+    if not directory.exists():
+        return []
+    return sorted(p.name for p in directory.iterdir() if LOCK_ID.match(p.name))
 
 
 class HungIndex:

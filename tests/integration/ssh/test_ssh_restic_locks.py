@@ -14,6 +14,7 @@ from tests.integration.restic_lock_support import (
     descendants,
     ended,
     kill_all,
+    lock_names,
     restic_holding_lock,
     start_agent,
 )
@@ -35,9 +36,9 @@ def test_a_stale_lock_over_sftp_is_removed_next_night_and_recorded(sandbox, sshd
     agent = start_agent(sandbox.root / "targets.yaml", tmp_path / "agent.out")
     unit = []
     try:
-        children = restic_holding_lock(agent, lambda: list((repo / "locks").iterdir()))
+        children = restic_holding_lock(agent, lambda: lock_names(repo / "locks"))
         unit = [*children, *descendants(agent), agent]
-        (stale,) = sorted(p.name for p in (repo / "locks").iterdir())
+        (stale,) = lock_names(repo / "locks")
         kill_all(*unit)
         agent.wait(timeout=30)
         assert all(ended(process) for process in children)
@@ -45,7 +46,7 @@ def test_a_stale_lock_over_sftp_is_removed_next_night_and_recorded(sandbox, sshd
         kill_all(*unit, agent)
         agent.wait(timeout=30)
         hung.heal()
-    assert sorted(p.name for p in (repo / "locks").iterdir()) == [stale]
+    assert lock_names(repo / "locks") == [stale]
 
     copy = copy_result(sandbox.verify(), DATASET, "nas")
 

@@ -164,9 +164,12 @@ def test_sigterm_stops_restic_with_its_lock_removed(sandbox, restic_template, hu
     assert locks(repo) == [], "a restic stopped on SIGTERM must not leave its lock"
 
 
-def concurrent_backup(repo: Path, template: ResticTemplate, hostname: str | None = None) -> subprocess.Popen:
+def concurrent_backup(repo: Path, template: ResticTemplate, hostname: str | None = None,
+                      claimed_by: Sandbox | None = None) -> subprocess.Popen:
     """A real `restic backup` of stdin (as a database dump job runs it) holding its lock until its
-    stdin closes; under `hostname` in a UTS namespace of its own when given (another host)."""
+    stdin closes; under `hostname` in a UTS namespace of its own when given (another host). With
+    `claimed_by`, its PID goes into that sandbox's agent ledger as it starts, as the agent's own
+    restic would: then only liveness or the hostname may protect its lock."""
     argv = ["restic", "--repo", str(repo), "backup", "--stdin", "--stdin-filename", "dump.sql"]
     if hostname:
         if shutil.which("unshare") is None:
@@ -177,12 +180,16 @@ def concurrent_backup(repo: Path, template: ResticTemplate, hostname: str | None
         # exec all the way: the PID the test knows is the restic process writing the lock.
         argv = ["unshare", "--uts", "sh", "-c", f'echo {hostname} > /proc/sys/kernel/hostname && exec "$@"', "sh",
                 *argv]
+    before = set(locks(repo)) if (repo / "locks").exists() else set()
     backup = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               env=template.env())
+    if claimed_by is not None:
+        (claimed_by.root / "state").mkdir(parents=True, exist_ok=True)
+        ChildLedger(claimed_by.root / "state" / LEDGER_NAME).watch(str(repo)).started(backup.pid)
     backup.stdin.write(b"-- a dump still being written\n")
     backup.stdin.flush()
-    wait_until(lambda: (repo / "locks").exists() and locks(repo), "the backup took its lock", backup)
-    (lock_id,) = locks(repo)
+    wait_until(lambda: (repo / "locks").exists() and set(locks(repo)) - before, "the backup took its lock", backup)
+    (lock_id,) = set(locks(repo)) - before
     # A lock restic itself reads (one it could not would block nobody, and prove nothing here).
     read = subprocess.run(["restic", "--repo", str(repo), "--no-lock", "cat", "lock", lock_id], capture_output=True,
                           env=template.env(), timeout=60)
@@ -190,19 +197,11 @@ def concurrent_backup(repo: Path, template: ResticTemplate, hostname: str | None
     return backup
 
 
-def claim_in_the_ledger(sandbox: Sandbox, repo: Path, pid: int) -> None:
-    """Write the PID into the agent's ledger as if the agent had started it: only liveness or the
-    hostname may then protect the lock."""
-    (sandbox.root / "state").mkdir(parents=True, exist_ok=True)
-    ChildLedger(sandbox.root / "state" / LEDGER_NAME).watch(str(repo)).started(pid)
-
-
 def test_a_live_lock_is_never_removed_and_the_check_names_its_holder(sandbox, restic_template, make_repo):
     repo = make_repo()
-    backup = concurrent_backup(repo, restic_template)
+    backup = concurrent_backup(repo, restic_template, claimed_by=sandbox)  # even a PID the agent believes its own
     try:
         held = locks(repo)
-        claim_in_the_ledger(sandbox, repo, backup.pid)  # even a PID the agent believes its own
         restic_layout(sandbox, restic_template, repo)
         copy = copy_result(sandbox.verify(), DATASET, "nas")
         assert locks(repo) == held, "a live lock was removed"
@@ -230,13 +229,11 @@ def test_a_dead_lock_that_is_not_this_agents_is_never_removed(sandbox, restic_te
     `unlock` would remove it after 30 minutes), or on this host by a process the agent never
     started. Either way it stays, and the check is an error saying whose it is."""
     repo = make_repo()
-    backup = concurrent_backup(repo, restic_template, hostname)
+    backup = concurrent_backup(repo, restic_template, hostname, claimed_by=sandbox if claimed else None)
     held = locks(repo)
     backup.kill()
     backup.wait()
     assert locks(repo) == held
-    if claimed:
-        claim_in_the_ledger(sandbox, repo, backup.pid)
     restic_layout(sandbox, restic_template, repo)
 
     copy = copy_result(sandbox.verify(), DATASET, "nas")
@@ -247,4 +244,34 @@ def test_a_dead_lock_that_is_not_this_agents_is_never_removed(sandbox, restic_te
     host = hostname or socket.gethostname()
     assert structure.detail.startswith(f"repository locked by {host} pid {backup.pid} since "), structure.detail
     assert why in structure.detail
+    assert copy.status == Status.ERROR
+
+
+def test_this_agents_stale_lock_goes_even_when_a_live_lock_keeps_the_check_an_error(sandbox, restic_template,
+                                                                                    make_repo):
+    """Two locks: one left by a restic of this agent that is gone (a killed process the ledger
+    lists), one held by a running backup. The first is removed and recorded; the second stays, and
+    the check is an error naming it — never a pass."""
+    repo = make_repo()
+    killed = concurrent_backup(repo, restic_template, claimed_by=sandbox)
+    (stale,) = locks(repo)
+    killed.kill()
+    killed.wait()
+    live = concurrent_backup(repo, restic_template)
+    try:
+        (held,) = set(locks(repo)) - {stale}
+        restic_layout(sandbox, restic_template, repo)
+        copy = copy_result(sandbox.verify(), DATASET, "nas")
+        assert locks(repo) == [held]
+    finally:
+        live.kill()
+        live.wait()
+    structure = check_result(copy, "restic-structure")
+    assert structure.status == Status.ERROR, statuses(copy)
+    assert f"repository locked by {socket.gethostname()} pid {live.pid} since " in structure.detail
+    assert "(its process is still running)" in structure.detail
+    assert f"removed 1 stale restic lock(s) left by this agent's restic, which is gone ({socket.gethostname()} " \
+           f"pid {killed.pid} since" in structure.detail
+    assert [lock["id"] for lock in structure.measured["stale_locks_removed"]] == [stale[:8]]
+    assert check_result(copy, "restic-read-data").status == Status.ERROR
     assert copy.status == Status.ERROR

@@ -106,19 +106,7 @@ def execute(
     executable = shutil.which(argv[0], path=full_env.get("PATH", os.defpath))
     if executable is None:
         raise ToolMissing(f"{argv[0]} is not installed", command=shown)
-    # Output goes to memory files, not pipes: a pipe breaks when the agent dies, and restic 0.14
-    # (Go) dies of SIGPIPE writing "signal interrupt received, cleaning up" to it — before it has
-    # removed its lock. Read once the command has ended.
-    out, err = os.memfd_create("stdout"), os.memfd_create("stderr")
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "-I", "-S", _PDEATHSIG, str(os.getpid()), str(int(STOP_SIGNAL)), executable, *argv],
-            stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=full_env, cwd=cwd, start_new_session=True,
-        )
-    except FileNotFoundError as error:
-        os.close(out)
-        os.close(err)
-        raise ToolMissing(f"cannot start {argv[0]}: {error}", command=shown) from error
+    process, out, err = _spawn([executable, *argv], full_env, cwd, shown)
     token = watcher.started(process.pid) if watcher else None
     try:
         timed_out = _wait(process, timeout)
@@ -140,6 +128,28 @@ def execute(
             stderr=stderr,
         )
     return result
+
+
+def _spawn(command: list[str], env: dict[str, str], cwd: str | None,
+           shown: str) -> tuple[subprocess.Popen, int, int]:
+    """Start EXECUTABLE ARGV... through agent/pdeathsig.py in a session of its own; return the
+    process and the memory files its output goes to. Raise ToolMissing.
+
+    Memory files, not pipes: a pipe breaks when the agent dies, and restic 0.14 (Go) dies of SIGPIPE
+    writing "signal interrupt received, cleaning up" to it, before it has removed its lock."""
+    out, err = os.memfd_create("stdout"), os.memfd_create("stderr")
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-I", "-S", _PDEATHSIG, str(os.getpid()), str(int(STOP_SIGNAL)), *command],
+            stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=cwd, start_new_session=True,
+        )
+    except OSError as error:
+        os.close(out)
+        os.close(err)
+        if isinstance(error, FileNotFoundError):
+            raise ToolMissing(f"cannot start {command[1]}: {error}", command=shown) from error
+        raise
+    return process, out, err
 
 
 def _wait(process: subprocess.Popen, timeout: float) -> bool:

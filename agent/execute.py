@@ -159,6 +159,7 @@ def _wait(process: subprocess.Popen, timeout: float) -> bool:
         _RUNNING.add(process)
     try:
         process.wait(timeout=timeout)
+        _kill_group(process)  # what it started and left behind (restic's ssh) ends with it
         return False
     except subprocess.TimeoutExpired:
         _stop(process)

@@ -108,16 +108,19 @@ def test_a_timeout_kills_the_group_of_a_command_that_ignores_sigint(tmp_path, mo
     assert 2 <= time.monotonic() - started < 10
     shell = int(pidfile.read_text())
     assert gone(shell, timeout=2)
-    leftovers = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "300"]
-                 and _pgid(p.pid) == shell]
-    assert leftovers == [], "the command's own children must die with its group"
+    assert group_members(shell) == [], "the command's own children must die with its group"
 
 
-def _pgid(pid: int) -> int | None:
-    try:
-        return os.getpgid(pid)
-    except ProcessLookupError:
-        return None
+def group_members(pgid: int) -> list[int]:
+    """The live processes of a process group (a zombie nobody reaps yet has ended)."""
+    members = []
+    for process in psutil.process_iter():
+        try:
+            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
+                members.append(process.pid)
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            continue
+    return members
 
 
 def test_stop_running_asks_every_command_then_kills_what_stays(tmp_path):
@@ -147,6 +150,8 @@ def test_stop_running_asks_every_command_then_kills_what_stays(tmp_path):
         worker.join(timeout=30)
         assert not worker.is_alive()
     assert files["polite"][1].read_text().strip() == "cleaned"
+    for pidfile, _ in files.values():  # their groups went with them (each left a sleep running)
+        assert group_members(int(pidfile.read_text())) == []
     assert isinstance(outcomes["polite"], CommandFailed) and outcomes["polite"].returncode == 130
     assert isinstance(outcomes["stubborn"], CommandFailed) and outcomes["stubborn"].returncode == -signal.SIGKILL
 

@@ -105,6 +105,8 @@ def run_drill(config: Config, dataset: Dataset, spec: CopySpec, progress: Progre
             known = (session.state.get(checks.get("restore-test").STATE_SECTION, spec.key) or {}).get("full_size_bytes") or 0
             outcome = restore_and_verify(context, full=True, progress=progress, known_full_size=known)
             measured = dict(outcome.measured)
+            if context.restic and context.restic.removed_locks:  # the audit must know the repository changed
+                measured["stale_locks_removed"] = [lock.summary() for lock in context.restic.removed_locks]
             if outcome.content_ok:
                 status = "pass"  # every file back and proven; the actual times are judged below
             else:

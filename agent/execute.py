@@ -2,6 +2,13 @@
 
 Each command is logged before it runs with secrets masked, runs under a timeout, has its stderr
 captured, and fails with a typed error from agent.errors.
+
+A command runs in its own session (a timeout kills its whole process group) and dies with the agent
+(agent/pdeathsig.py: the kernel sends it STOP_SIGNAL when the agent is gone, SIGKILL included).
+Whenever the agent stops a command itself — timeout, run budget, SIGTERM — it asks first with
+STOP_SIGNAL and waits STOP_GRACE_SECONDS before it kills the group: restic 0.14 removes its
+repository lock on SIGINT, while SIGKILL (and SIGTERM, which 0.14 does not handle) leave the lock
+behind and every later `restic check` would read "repository is already locked".
 """
 
 from __future__ import annotations
@@ -10,12 +17,16 @@ import logging
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
 from agent.errors import CommandFailed, CommandTimeout, ToolMissing
 
@@ -26,12 +37,22 @@ SECRET_ENV_NAMES = frozenset(
     {"RESTIC_PASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "RESTIC_PASSWORD_COMMAND"}
 )
 MASK = "***"
-# After an abort_on match: how long the command gets to clean up after SIGINT (restic removes its
-# repository lock) before its process group is killed.
-ABORT_GRACE_SECONDS = 10.0
-# Commands running now, so a stop request (agent.interrupt) can kill them from another thread.
+# How the agent asks a command to stop, and how long it waits before SIGKILL.
+STOP_SIGNAL = signal.SIGINT
+STOP_GRACE_SECONDS = 10.0
+_POLL_SECONDS = 0.05
+_PDEATHSIG = str(Path(__file__).with_name("pdeathsig.py"))
+# Commands running now, so a stop request (agent.interrupt) can stop them from another thread.
 _RUNNING: set[subprocess.Popen] = set()
-_RUNNING_LOCK = threading.Lock()
+_RUNNING_CHANGED = threading.Condition()
+
+
+class Watcher(Protocol):
+    """Told when a command starts and how it ended (agent.restic_locks keeps restic's PIDs this way)."""
+
+    def started(self, pid: int) -> Any: ...
+
+    def ended(self, token: Any, returncode: int, stderr: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -69,53 +90,36 @@ def execute(
     check: bool = True,
     cwd: str | None = None,
     unset: Iterable[str] = (),
+    watcher: Watcher | None = None,
     abort_on: re.Pattern[str] | None = None,
 ) -> CompletedCommand:
     """Given a command, run it to completion under a timeout and return its output.
 
-    `env` is added to the agent's own environment; names in `unset` are removed from it. Raise ToolMissing when the executable does not
-    exist, CommandTimeout when it runs past `timeout` seconds (the whole process group is killed),
-    and CommandFailed on a non-zero exit when `check` is true. Error messages never carry secrets.
+    `env` is added to the agent's own environment; names in `unset` are removed from it. Raise
+    ToolMissing when the executable does not exist, CommandTimeout when it runs past `timeout`
+    seconds (asked to stop, then its whole process group killed), and CommandFailed on a non-zero
+    exit when `check` is true. Error messages never carry secrets. `watcher` hears the PID and the end.
     When a line of stderr matches `abort_on` (a failure the tool would retry until the timeout),
-    the command is stopped at once — SIGINT, then SIGKILL after ABORT_GRACE_SECONDS — and
-    CommandFailed is raised whatever `check` says.
+    the command is stopped at once, as at a timeout, and CommandFailed is raised whatever `check` says.
     """
     secrets = [s for s in secrets if s]
     shown = describe(argv, env, secrets)
     log.debug("run: %s", shown)
     full_env = {name: value for name, value in os.environ.items() if name not in set(unset)}
     full_env.update(env or {})
+    executable = shutil.which(argv[0], path=full_env.get("PATH", os.defpath))
+    if executable is None:
+        raise ToolMissing(f"{argv[0]} is not installed", command=shown)
+    process, out, err = _spawn([executable, *argv], full_env, cwd, shown)
+    token = watcher.started(process.pid) if watcher else None
     try:
-        process = subprocess.Popen(
-            list(argv),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            env=full_env,
-            cwd=cwd,
-            # restic writes UTF-8 whatever the locale, and a file name as its bytes, UTF-8 or not:
-            # each byte that is not is kept as a surrogate escape (agent.names), never a lossy U+FFFD.
-            encoding="utf-8",
-            errors="surrogateescape",
-            start_new_session=True,
-        )
-    except FileNotFoundError as error:
-        raise ToolMissing(f"{argv[0]} is not installed", command=shown) from error
-    with _RUNNING_LOCK:
-        _RUNNING.add(process)
-    try:
-        stdout, stderr, aborted = _communicate(process, timeout, abort_on)
-    except subprocess.TimeoutExpired as error:
-        _kill_group(process)
-        process.communicate()
-        raise CommandTimeout(f"timed out after {timeout:g}s: {shown}", command=shown) from error
-    except BaseException:
-        # KeyboardInterrupt / SystemExit: never leave a restic process running behind us.
-        _kill_group(process)
-        raise
+        timed_out, aborted = _wait(process, timeout, err, abort_on)
     finally:
-        with _RUNNING_LOCK:
-            _RUNNING.discard(process)
+        stdout, stderr = _read(out), _read(err)
+        if watcher and process.returncode is not None:
+            watcher.ended(token, process.returncode, stderr)
+    if timed_out:
+        raise CommandTimeout(f"timed out after {timeout:g}s: {shown}", command=shown)
     stderr = mask(stderr, secrets)
     stdout = mask(stdout, secrets)
     result = CompletedCommand(tuple(argv), process.returncode, stdout, stderr)
@@ -133,73 +137,126 @@ def execute(
     return result
 
 
-def _communicate(process: subprocess.Popen, timeout: float,
-                 abort_on: re.Pattern[str] | None) -> tuple[str, str, str | None]:
-    if abort_on is None:
-        stdout, stderr = process.communicate(timeout=timeout)
-        return stdout, stderr, None
-    return _communicate_watching(process, timeout, abort_on)
+def _spawn(command: list[str], env: dict[str, str], cwd: str | None,
+           shown: str) -> tuple[subprocess.Popen, int, int]:
+    """Start EXECUTABLE ARGV... through agent/pdeathsig.py in a session of its own; return the
+    process and the memory files its output goes to. Raise ToolMissing.
 
-
-def _communicate_watching(process: subprocess.Popen, timeout: float,
-                          pattern: re.Pattern[str]) -> tuple[str, str, str | None]:
-    """Like communicate(), reading stderr line by line: return (stdout, stderr, the first line that
-    matched pattern, after which the command was stopped; or None). Raise TimeoutExpired (the
-    process group killed and reaped)."""
-    out: list[str] = []
-    err: list[str] = []
-    matched: list[str] = []
-    done = threading.Event()
-
-    def read_stdout() -> None:
-        out.append(process.stdout.read())
-
-    def read_stderr() -> None:
-        for line in process.stderr:
-            err.append(line)
-            if not matched and pattern.search(line):
-                matched.append(line.strip())
-                done.set()
-        done.set()  # end of stderr: the command is ending
-
-    readers = [threading.Thread(target=f, daemon=True) for f in (read_stdout, read_stderr)]
-    for reader in readers:
-        reader.start()
-    deadline = time.monotonic() + timeout
+    Memory files, not pipes: a pipe breaks when the agent dies, and restic 0.14 (Go) dies of SIGPIPE
+    writing "signal interrupt received, cleaning up" to it, before it has removed its lock."""
+    out, err = os.memfd_create("stdout"), os.memfd_create("stderr")
     try:
-        if not done.wait(timeout):
-            raise subprocess.TimeoutExpired(process.args, timeout)
-        if matched:
-            _stop_gently(process)
-        process.wait(timeout=max(0.0, deadline - time.monotonic()))
-    except BaseException:  # the timeout, or a stop request: never leave the command running
-        _kill_group(process)
-        process.wait()
+        process = subprocess.Popen(
+            [sys.executable, "-I", "-S", _PDEATHSIG, str(os.getpid()), str(int(STOP_SIGNAL)), *command],
+            stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=cwd, start_new_session=True,
+        )
+    except OSError as error:
+        os.close(out)
+        os.close(err)
+        if isinstance(error, FileNotFoundError):
+            raise ToolMissing(f"cannot start {command[1]}: {error}", command=shown) from error
+        raise
+    return process, out, err
+
+
+def _wait(process: subprocess.Popen, timeout: float, err: int,
+          abort_on: re.Pattern[str] | None) -> tuple[bool, str | None]:
+    """Wait for a started command, stopping it at the timeout or at the first stderr line matching
+    abort_on; return (whether it timed out, the line that stopped it or None). Listed in _RUNNING
+    meanwhile, so a stop request from another thread reaches it."""
+    with _RUNNING_CHANGED:
+        _RUNNING.add(process)
+    try:
+        matched = _wait_watching(process, timeout, err, abort_on) if abort_on else process.wait(timeout=timeout)
+        if isinstance(matched, str):
+            _stop(process)
+            return False, matched
+        _kill_group(process)  # what it started and left behind (restic's ssh) ends with it
+        return False, None
+    except subprocess.TimeoutExpired:
+        _stop(process)
+        return True, None
+    except BaseException:
+        # KeyboardInterrupt / SystemExit: never leave a restic process (or its lock) behind us.
+        _stop(process)
         raise
     finally:
-        for reader in readers:
-            reader.join(timeout=ABORT_GRACE_SECONDS)
-    return "".join(out), "".join(err), (matched[0] if matched else None)
+        with _RUNNING_CHANGED:
+            _RUNNING.discard(process)
+            _RUNNING_CHANGED.notify_all()
 
 
-def _stop_gently(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGINT)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(timeout=ABORT_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        _kill_group(process)
+def _wait_watching(process: subprocess.Popen, timeout: float, err: int, pattern: re.Pattern[str]) -> str | None:
+    """Wait for the command, reading its stderr file as it grows: return the first complete line
+    that matches pattern (the command still running), or None once it exited. Raise TimeoutExpired."""
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while True:
+        exited = process.poll() is not None
+        data = os.pread(err, max(0, os.fstat(err).st_size - seen), seen)
+        complete = data[:data.rfind(b"\n") + 1] if not exited else data
+        for line in complete.decode("utf-8", "surrogateescape").splitlines():
+            if pattern.search(line):
+                return line.strip()
+        seen += len(complete)
+        if exited:
+            return None
+        if time.monotonic() >= deadline:
+            raise subprocess.TimeoutExpired(process.args, timeout)
+        time.sleep(_POLL_SECONDS)
 
 
-def kill_running() -> int:
-    """Kill every command still running (their whole process groups); return how many. For stop requests."""
-    with _RUNNING_LOCK:
+def _read(fd: int) -> str:
+    """Return what a command wrote to one of its memory files, as text mode would (\r\n, \r -> \n)."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    with open(fd, "rb", closefd=True) as handle:
+        data = handle.read()
+    # restic writes UTF-8 whatever the locale, and a file name as its bytes, UTF-8 or not: each
+    # byte that is not is kept as a surrogate escape (agent.names), never a lossy U+FFFD.
+    return data.decode("utf-8", "surrogateescape").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def stop_running(grace: float | None = None) -> int:
+    """Ask every running command to stop, wait up to `grace` seconds (STOP_GRACE_SECONDS) for them
+    to exit, then kill their process groups (what they started, and those that did not listen);
+    return how many there were. For stop requests, from any thread."""
+    grace = STOP_GRACE_SECONDS if grace is None else grace
+    with _RUNNING_CHANGED:
         running = list(_RUNNING)
     for process in running:
+        _ask_to_stop(process)
+    deadline = time.monotonic() + grace
+    with _RUNNING_CHANGED:
+        while time.monotonic() < deadline and any(p in _RUNNING and p.poll() is None for p in running):
+            _RUNNING_CHANGED.wait(timeout=_POLL_SECONDS)
+        left = [p for p in running if p in _RUNNING]
+    for process in left:
         _kill_group(process)
     return len(running)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Stop one command from the thread that waits for it: ask, wait up to STOP_GRACE_SECONDS for it
+    to exit, then kill its group (what it started, or all of it if it did not listen)."""
+    _ask_to_stop(process)
+    try:
+        process.wait(timeout=STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        process.wait()
+    except BaseException:
+        _kill_group(process)  # a second interrupt while waiting: no more grace
+        raise
+    _kill_group(process)
+
+
+def _ask_to_stop(process: subprocess.Popen) -> None:
+    # The command alone, not its group: restic runs its ssh (sftp) in the same group, and that
+    # connection must stay up while restic removes its lock.
+    try:
+        process.send_signal(STOP_SIGNAL)
+    except ProcessLookupError:
+        pass
 
 
 def _kill_group(process: subprocess.Popen) -> None:

@@ -3,9 +3,10 @@
 systemd stops a unit with SIGTERM; Python's default for it kills the process at once, so no
 `finally` block runs and a restore test would leave its scratch directory behind. The CLI
 installs a handler that raises RunInterrupted (a KeyboardInterrupt) in the main thread instead.
-The run then sets `cancelled`, kills the external commands still running (restic restores run in
-worker threads, in their own process groups, and never see the signal), waits briefly for the
-workers' cleanup, and records the run as interrupted.
+The run then sets `cancelled`, stops the external commands still running (restic restores run in
+worker threads, in their own process groups, and never see the signal: each is asked with SIGINT,
+so restic removes its repository lock, and killed after agent.execute.STOP_GRACE_SECONDS), waits
+briefly for the workers' cleanup, and records the run as interrupted.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ def install_signal_handlers() -> None:
 
 
 def stop_workers() -> None:
-    """Ask every worker to stop: set `cancelled` and kill the external commands still running."""
+    """Ask every worker to stop: set `cancelled` and stop the external commands still running."""
     cancelled.set()
-    execute.kill_running()
+    execute.stop_running()
 
 
 @contextlib.contextmanager

@@ -7,8 +7,11 @@ Works with restic 0.14 (Debian 12) and newer. 0.14 has no distinct exit codes an
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -16,9 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import SecretRef
-from agent.errors import CommandFailed, CommandTimeout, ExecuteError, SecretError, ToolMissing
+from agent.errors import (
+    CommandFailed,
+    CommandTimeout,
+    ExecuteError,
+    SecretError,
+    TargetUnavailable,
+    ToolMissing,
+)
 from agent.execute import execute
+from agent.restic_locks import ChildLedger, Holder, ResticLock, judge, locked_message, parse_lock
 from agent.targets.base import ResticLocation
+
+log = logging.getLogger(__name__)
 
 RESTIC = os.environ.get("BACKUP_AGENT_RESTIC", "restic")
 AMBIENT_RESTIC_VARIABLES = ("RESTIC_PASSWORD", "RESTIC_PASSWORD_FILE", "RESTIC_PASSWORD_COMMAND", "RESTIC_REPOSITORY",
@@ -86,13 +99,21 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class ResticRepository:
-    """One repository as restic reaches it, with its password reference and the agent's cache dir."""
+    """One repository as restic reaches it, with its password reference and the agent's cache dir.
+
+    With a `ledger` (the PIDs of the restic processes the agent started) and `remove_lock` (the
+    target's way to delete locks/ID), a command that finds the repository locked first removes the
+    stale locks this agent's own restic left (agent.restic_locks) and runs once more; every lock it
+    removed is appended to `removed_locks`, for the check to record."""
 
     location: ResticLocation
     password: SecretRef
     cache_dir: Path
     timeout: float
     extra_env: dict[str, str] = field(default_factory=dict)
+    ledger: ChildLedger | None = None
+    remove_lock: Callable[[str], None] | None = None
+    removed_locks: list[ResticLock] = field(default_factory=list, compare=False)
 
     def _invocation(self) -> tuple[list[str], dict[str, str], list[str]]:
         argv = [RESTIC, "--repo", self.location.repository, "--cache-dir", str(self.cache_dir)]
@@ -116,12 +137,77 @@ class ResticRepository:
         return argv, env, secrets
 
     def run(self, *args: str, timeout: float | None = None) -> str:
-        """Run `restic ARGS` on this repository and return stdout. Raise ResticError, classified."""
+        """Run `restic ARGS` on this repository and return stdout. Raise ResticError, classified.
+
+        A command that takes a lock and finds the repository locked removes this agent's stale
+        locks and runs once more; a lock it may not remove makes it LOCKED, naming the holder."""
+        locking = "--no-lock" not in args
+        try:
+            return self._run(args, timeout, locking)
+        except ResticError as error:
+            if error.kind != ResticFailure.LOCKED or not locking:
+                raise
+            self._remove_stale_locks(error)
+        try:
+            return self._run(args, timeout, locking)
+        except ResticError as error:
+            if error.kind != ResticFailure.LOCKED:
+                raise
+            raise ResticError(error.kind, locked_message(self._judge_locks(), error.stderr), error.stderr) from error
+
+    def locks(self) -> list[ResticLock]:
+        """Return every readable lock in the repository (read without taking one). Raise ResticError
+        when they cannot be listed."""
+        found = []
+        for lock_id in self.run("--no-lock", "list", "locks").split():
+            try:
+                found.append(parse_lock(lock_id, self.run("--no-lock", "cat", "lock", lock_id)))
+            except (ResticError, ValueError) as error:
+                # Released since the listing, or torn by a kill mid-write: restic ignores a lock it
+                # cannot load, so it blocks nobody; it is never removed either.
+                log.warning("skipping restic lock %s of %s: %s", lock_id[:8], self.location.repository, error)
+        return found
+
+    def _judge_locks(self) -> list[tuple[ResticLock, Holder]]:
+        """Every lock with its holder, or [] when the locks cannot be read (restic's words are used then)."""
+        try:
+            locks = self.locks()
+        except ResticError as error:
+            log.warning("cannot list the locks of %s: %s", self.location.repository, error)
+            return []
+        hostname = socket.gethostname()  # what restic writes into its locks (os.Hostname)
+
+        def ours(lock: ResticLock) -> bool:
+            return self.ledger is not None and self.ledger.owns(self.location.repository, lock)
+
+        return [(lock, judge(lock, hostname=hostname, ours=ours)) for lock in locks]
+
+    def _remove_stale_locks(self, locked: ResticError) -> None:
+        """Remove the locks this agent's gone restic processes left. Raise ResticError LOCKED naming
+        the holders when there is none to remove (or removing one fails)."""
+        judged = self._judge_locks()
+        stale = [lock for lock, holder in judged if holder is Holder.GONE_OURS]
+        if not stale or self.remove_lock is None:
+            raise ResticError(ResticFailure.LOCKED, locked_message(judged, locked.stderr), locked.stderr) from locked
+        for lock in stale:
+            try:
+                self.remove_lock(lock.id)
+            except TargetUnavailable as error:
+                raise ResticError(ResticFailure.LOCKED, f"{locked_message(judged, locked.stderr)}; removing the "
+                                  f"stale lock {lock.id[:8]} failed: {error}", locked.stderr) from error
+            log.warning("removed the stale restic lock %s of %s (%s)", lock.id[:8], lock.describe(),
+                        self.location.repository)
+            self.removed_locks.append(lock)
+            if self.ledger:
+                self.ledger.forget(self.location.repository, lock.pid)
+
+    def _run(self, args: tuple[str, ...], timeout: float | None, locking: bool) -> str:
         argv, env, secrets = self._invocation()
+        watcher = self.ledger.watch(self.location.repository) if self.ledger and locking else None
         try:
             # The agent's own environment must not choose the repository or password behind the config's back.
             result = execute([*argv, *args], timeout=timeout or self.timeout, env=env, secrets=secrets,
-                             unset=AMBIENT_RESTIC_VARIABLES, abort_on=NO_SPACE_LINE)
+                             unset=AMBIENT_RESTIC_VARIABLES, watcher=watcher, abort_on=NO_SPACE_LINE)
         except ToolMissing as error:
             raise ResticError(ResticFailure.NOT_INSTALLED, "restic is not installed (apt-get install restic)") from error
         except CommandTimeout as error:

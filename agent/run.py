@@ -3,6 +3,7 @@ dataset policy. Returns a RunResult; sinks (records, metrics, output) are called
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import threading
@@ -12,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import timedelta
+from types import ModuleType
 
 import checks
 from agent import __version__, identity, interrupt, restic
@@ -23,6 +25,7 @@ from agent.errors import NoSpaceError, TargetUnavailable
 from agent.hashing import HashCache
 from agent.models import CheckResult, CopyResult, DatasetResult, RunResult, Status
 from agent.restic import ResticError, ResticRepository
+from agent.restic_locks import LEDGER_NAME, ChildLedger, removal_note
 from agent.state import StateStore
 from agent.targets import TargetContext, TargetHandle, open_target
 
@@ -53,6 +56,8 @@ class Session:
         self.started = clock_now()
         self.hash_cache = HashCache(settings.state_dir / "hash-cache.sqlite")
         self.state = StateStore(settings.state_dir / "state.json")
+        # The restic processes started with a lock, so a lock one leaves when killed is known as ours.
+        self.restic_children = ChildLedger(settings.state_dir / LEDGER_NAME)
         self.context = TargetContext(
             hash_cache=self.hash_cache,
             now=self.started.timestamp(),
@@ -72,12 +77,14 @@ class Session:
             return self._handles[target_name]
 
     def restic_repository(self, spec: CopySpec) -> ResticRepository:
-        location = self.handle(spec.target.name).restic_location(spec.path)
+        handle = self.handle(spec.target.name)
         return ResticRepository(
-            location=location,
+            location=handle.restic_location(spec.path),
             password=spec.password,
             cache_dir=self.config.agent.state_dir / "restic-cache",
             timeout=self.config.agent.command_timeout_seconds,
+            ledger=self.restic_children,
+            remove_lock=functools.partial(handle.remove_restic_lock, spec.path),
         )
 
     def repository_id(self, repository: ResticRepository) -> str:
@@ -96,12 +103,30 @@ class Session:
         self.hash_cache.close()
 
 
+def run_check(module: ModuleType, context: CopyContext) -> CheckResult:
+    """Run one check on a copy; an unexpected exception becomes its error, never a pass. A stale
+    restic lock its commands removed is recorded on it: the audit must know the agent changed the
+    repository."""
+    removed_before = len(context.restic.removed_locks) if context.restic else 0
+    try:
+        check = module.run(context)
+    except NoSpaceError as error:  # the state directory filled up: said as such, no traceback
+        check = CheckResult(module.ID, Status.ERROR, str(error))
+    except Exception as error:  # noqa: BLE001
+        log.exception("check %s crashed on %s", module.ID, context.spec.key)
+        check = CheckResult(module.ID, Status.ERROR, f"check crashed: {type(error).__name__}: {error}")
+    if context.restic and len(context.restic.removed_locks) > removed_before:
+        removed = context.restic.removed_locks[removed_before:]
+        check.detail = f"{check.detail}; {removal_note(removed)}"
+        check.measured["stale_locks_removed"] = [lock.summary() for lock in removed]
+    return check
+
+
 def verify_copy(session: Session, dataset: Dataset, spec: CopySpec, primary: PrimaryManifest,
                 options: RunOptions) -> CopyResult:
     """Given one copy, run its applicable checks in table order and return the result.
 
-    Once reachable fails the rest are skipped (they could only repeat the same error); an
-    unexpected exception in a check becomes that check's error, never a pass.
+    Once reachable fails the rest are skipped (they could only repeat the same error).
     """
     result = CopyResult(spec)
     try:
@@ -120,13 +145,7 @@ def verify_copy(session: Session, dataset: Dataset, spec: CopySpec, primary: Pri
         if blocked:
             result.checks.append(CheckResult(module.ID, Status.SKIP, blocked))
             continue
-        try:
-            check = module.run(context)
-        except NoSpaceError as error:  # the state directory filled up: said as such, no traceback
-            check = CheckResult(module.ID, Status.ERROR, str(error))
-        except Exception as error:  # noqa: BLE001
-            log.exception("check %s crashed on %s", module.ID, spec.key)
-            check = CheckResult(module.ID, Status.ERROR, f"check crashed: {type(error).__name__}: {error}")
+        check = run_check(module, context)
         result.checks.append(check)
         if module.ID == "reachable" and check.status != Status.PASS:
             blocked = "not run: target not reachable"
@@ -202,14 +221,14 @@ def run_verification(
                     break
                 _, pending = wait(pending, timeout=remaining, return_when=FIRST_COMPLETED)
         except KeyboardInterrupt:
-            # SIGINT, or SIGTERM via agent.interrupt: stop the workers (kills running restic), give their
+            # SIGINT, or SIGTERM via agent.interrupt: stop the workers (stops running restic), give their
             # `finally` blocks time to remove scratch directories, and report what finished as interrupted.
             interrupted = True
             interrupt.stop_workers()
             _, pending = wait(pending, timeout=INTERRUPT_GRACE_SECONDS)
         finished_in_time = set(results)
         if pending and not interrupted:
-            # Out of budget: kill the commands still running so no worker outlives the run
+            # Out of budget: stop the commands still running so no worker outlives the run
             # (the process would otherwise wait for them at exit), then report them as errors.
             interrupt.stop_workers()
             _, pending = wait(pending, timeout=INTERRUPT_GRACE_SECONDS)

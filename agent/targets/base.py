@@ -95,6 +95,17 @@ class TargetHandle(ABC):
         """
         raise TargetUnavailable(f"restore from a {self.target.kind} target is not supported yet")
 
+    def remove_restic_lock(self, path: str, lock_id: str) -> None:
+        """Delete locks/LOCK_ID of the restic repository at path (a stale lock agent.restic_locks
+        proved this agent's own); a lock already gone is fine. Raise TargetUnavailable."""
+        if len(lock_id) != 64 or any(c not in "0123456789abcdef" for c in lock_id):
+            raise TargetUnavailable(f"refusing to remove {lock_id[:80]!r}: not a restic lock ID")
+        self._remove_restic_lock(path, lock_id)
+
+    def _remove_restic_lock(self, path: str, lock_id: str) -> None:
+        # Kinds without it refuse: the lock stays and the check says so.
+        raise TargetUnavailable(f"removing a restic lock on a {self.target.kind} target is not supported")
+
     def close(self) -> None:  # noqa: B027 - an optional hook: most kinds hold nothing open
         """Release connections. Safe to call twice."""
 

@@ -94,6 +94,15 @@ class LocalTarget(TargetHandle):
             raise TargetUnavailable(f"cannot read the storage identity of {path}: {BOOT_ID_PATH} is empty")
         return StorageIdentity(host=host, real_path=real, root=(st.st_dev, st.st_ino), ancestors=frozenset(ancestors))
 
+    def _remove_restic_lock(self, path: str, lock_id: str) -> None:
+        try:
+            os.unlink(os.path.join(path, "locks", lock_id))
+        except FileNotFoundError:
+            pass  # gone already: what was wanted
+        except OSError as error:
+            raise TargetUnavailable(f"cannot remove restic lock {lock_id[:8]} in {path}: {error.strerror or error}") \
+                from error
+
     def fetch(self, path: str, relpaths: list[str], destination: str,
               progress: Callable[[int], None] | None = None) -> int:
         """Copy files under path into destination (a restore test's scratch directory); return bytes copied."""

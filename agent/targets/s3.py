@@ -489,6 +489,11 @@ class S3Target(TargetHandle):
         return ResticLocation(repository=repository, options=tuple(options), env=env,
                               secrets=tuple(v for v in env.values() if v))
 
+    def _remove_restic_lock(self, path: str, lock_id: str) -> None:
+        # restic's S3 layout is its local one under the prefix; deleting a missing key succeeds.
+        self._call("remove a stale restic lock", "delete_object", Bucket=self.bucket,
+                   Key=f"{self._prefix(path)}locks/{lock_id}")
+
     def immutability(self) -> Immutability:
         """Return the bucket's versioning status and default object-lock retention. Raise TargetUnavailable."""
         versioning = self._call("read versioning", "get_bucket_versioning", Bucket=self.bucket).get("Status", "")

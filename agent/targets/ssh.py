@@ -513,6 +513,23 @@ class SshTarget(TargetHandle):
         ])
         return ResticLocation(repository=f"sftp:{self.user}@{self.host}:{path}", options=(f"sftp.command={command}",))
 
+    def _remove_restic_lock(self, path: str, lock_id: str) -> None:
+        """Over SFTP, the way restic itself reaches this repository."""
+        remote = posixpath.join(path, "locks", lock_id)
+        try:
+            sftp = self._transport().open_sftp_client()
+        except (paramiko.SSHException, OSError, EOFError) as error:
+            raise TargetUnavailable(f"{self.address}: cannot open SFTP: {error}") from error
+        try:
+            sftp.get_channel().settimeout(self.context.command_timeout)
+            sftp.remove(remote)
+        except FileNotFoundError:
+            pass  # gone already: what was wanted
+        except (OSError, paramiko.SSHException, EOFError) as error:
+            raise TargetUnavailable(f"cannot remove restic lock {lock_id[:8]} on {self.address}: {error}") from error
+        finally:
+            sftp.close()
+
 
 def _feed(channel: paramiko.Channel, data: bytes) -> None:
     try:

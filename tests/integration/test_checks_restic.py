@@ -208,7 +208,8 @@ def test_wrong_password_is_an_error(sandbox, restic_template, make_repo):
     assert check_result(copy, "restic-structure").status == Status.ERROR
     assert check_result(copy, "restic-read-data").status == Status.ERROR
     assert_never_pass_beyond_reachable(copy)
-    assert dataset_result(run, DATASET).status == Status.ERROR
+    # 3-2-1 is proven unmet (the copy did not verify): a proven failure outranks the copy's error.
+    assert dataset_result(run, DATASET).status == Status.FAIL
     assert_no_secret(run)
     # A group that could not be read is not counted as read, and is tried again next run.
     state = json.loads((sandbox.root / "state" / "state.json").read_text())
@@ -251,7 +252,8 @@ def test_missing_repository_is_an_error(sandbox, restic_template, tmp_path, kind
         assert "does not exist" in check_result(copy, "reachable").detail
     else:
         assert "no repository" in check_result(copy, "freshness").detail
-    assert dataset_result(run, DATASET).status == Status.ERROR
+    # 3-2-1 is proven unmet (the copy did not verify): a proven failure outranks the copy's error.
+    assert dataset_result(run, DATASET).status == Status.FAIL
 
 
 def test_one_dead_copy_does_not_stop_the_others(sandbox, restic_template, make_repo, sample_tree, tmp_path):

@@ -112,6 +112,13 @@ def test_service_hardening(service: str) -> None:
     assert set(units.get("AmbientCapabilities", [""])[0].split()) <= {"CAP_DAC_READ_SEARCH"}
 
 
+@pytest.mark.parametrize("service", ["backup-agent.service", "backup-agent-restore-test.service"])
+def test_services_running_restic_stop_the_agent_alone(service: str) -> None:
+    """SIGTERM to every process of the unit would kill restic 0.14 outright, its lock left behind;
+    the agent stops restic with SIGINT itself (tests/integration/test_restic_locks.py)."""
+    assert _directives(service)["KillMode"] == ["mixed"]
+
+
 def test_verify_services_load_credentials() -> None:
     for service in ("backup-agent.service", "backup-agent-restore-test.service"):
         credentials = _directives(service).get("LoadCredential", []) + _directives(service).get(

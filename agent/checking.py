@@ -23,6 +23,7 @@ from agent.targets.base import Probe, TargetHandle
 class RunOptions:
     restore_test: str | None = None  # None, "sample" or "full"
     progress: Progress | None = None  # on a terminal: long steps are drawn; None = quiet
+    dry_run: bool = False  # verify --dry-run: the hash cache is read, never written
 
 
 class PrimaryManifest:
@@ -80,3 +81,8 @@ class CopyContext:
     probe: Probe | None = None
     last_backup_at: datetime | None = None
     facts: dict[str, Any] = field(default_factory=dict)
+
+    def task(self, step: str, total: int | None = None):
+        """A progress line for a long step on this copy ("hash", "restic check"…), drawn on a
+        terminal only; use as a context manager."""
+        return (self.options.progress or DISABLED).task(f"{step} {self.dataset.name} on {self.spec.target.name}", total)

@@ -8,6 +8,8 @@ nothing, try again later (agent/lock.py; a killed run's lock never blocks).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -144,7 +146,10 @@ def _select(config: Config, datasets: tuple[str, ...], targets: tuple[str, ...])
 @click.option("--target", "targets", multiple=True, metavar="NAME", help="Only copies on this target (repeatable).",
               shell_complete=lambda ctx, _p, text: _names(ctx, "targets", text))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of the table.")
-@click.option("--no-records", is_flag=True, help="Do not append QEF-19-05 records (a dry look).")
+@click.option("--no-records", is_flag=True, help="Do not append QEF-19-05 records (metrics and rotation state are "
+              "still written); see --dry-run for a look that writes nothing.")
+@click.option("--dry-run", is_flag=True, help="Run every check and print the result, but write nothing: no records, "
+              "metrics, exporter file, rotation state or hash cache, and no notification.")
 @click.option("--restore-test", "restore_test", type=click.Choice(["sample", "full"]), is_flag=False,
               flag_value="sample", default=None,
               help="Also restore-test every backup copy now: a bounded sample (default) or =full. Without it, "
@@ -156,11 +161,11 @@ def _select(config: Config, datasets: tuple[str, ...], targets: tuple[str, ...])
                    "record. Use it once the loss is understood (see `records verify`).")
 @click.pass_context
 def verify(ctx: click.Context, datasets: tuple[str, ...], targets: tuple[str, ...], as_json: bool,
-           no_records: bool, restore_test: str | None, accept_new_chain: bool) -> None:
+           no_records: bool, dry_run: bool, restore_test: str | None, accept_new_chain: bool) -> None:
     """Verify copies, evaluate 3-2-1, write records and metrics."""
-    from agent import exporter, metrics, output, pushgateway, recording, scratch
+    from agent import notify, output, publish, recording, scratch
     from agent.checking import RunOptions
-    from agent.lock import LockBusy, RunLock
+    from agent.lock import RunLock
     from agent.progress import Progress
     from agent.run import run_verification
 
@@ -168,42 +173,35 @@ def verify(ctx: click.Context, datasets: tuple[str, ...], targets: tuple[str, ..
     selected = _select(config, datasets, targets)
     interactive = sys.stderr.isatty() and not as_json
     terminal = Progress.for_terminal(as_json)
-    lock = RunLock(config.agent.state_dir, note=f"config {config.path}")
-    try:
-        lock.acquire()
-    except LockBusy as busy:
-        click.echo(f"backup-agent: another run is in progress ({busy.holder or 'holder unknown'}; lock "
-                   f"{busy.path}); this run checked and recorded nothing. Try again when it has finished.", err=True)
-        ctx.exit(EXIT_LOCKED)
-    with lock:
-        accepted = recording.preflight(config, write_records=not no_records, accept_new_chain=accept_new_chain)
-        options = RunOptions(restore_test=restore_test, progress=terminal)
+    sinks = publish.Sinks.dry_run() if dry_run else publish.Sinks(
+        records=not no_records, metrics=not datasets and not targets)
+    with _locked(ctx, RunLock(config.agent.state_dir, note=f"config {config.path}"), "this run checked and "
+                 "recorded nothing. Try again when it has finished."):
+        accepted = recording.preflight(config, write_records=sinks.records, accept_new_chain=accept_new_chain)
+        sinks = dataclasses.replace(sinks, accepted_gap=accepted)
+        hook = publish.notifier(config, sinks)
+        _warn(hook and hook.ping(notify.START, f"backup-agent verify on {config.agent.host}"))
+        options = RunOptions(restore_test=restore_test, progress=terminal, dry_run=dry_run)
         try:
             run = run_verification(config, selected, target_filter=targets,
                                    progress=(lambda line: terminal.note(f"  … {line}")) if interactive else None,
                                    options=options)
+        except BaseException:
+            _warn(hook and hook.ping(notify.FAIL, "backup-agent verify failed before it finished"))
+            raise
         finally:
             scratch.cleanup_all()
-        if not no_records:
-            recording.record_run(config, run, accepted)
-        elif run.state is not None:
-            run.state.save()
-        if not datasets and not targets:
-            # Metrics failures warn; they never change a verification result or the exit code.
-            try:
-                metrics.write_textfile(run, config.agent.metrics_file)
-            except OSError as error:
-                click.echo(f"warning: metrics not written to {config.agent.metrics_file}: {error}", err=True)
-            try:
-                exporter.save_last_run(run, config.agent.state_dir)
-            except OSError as error:
-                click.echo(f"warning: {exporter.LAST_RUN_FILE} not written (metrics serve): {error}", err=True)
-            if config.agent.pushgateway:
-                warning = pushgateway.push_run(run, config.agent.pushgateway)
-                if warning:
-                    click.echo(f"warning: {warning}", err=True)
-    if (datasets or targets) and interactive:
+        try:
+            warnings = publish.publish(config, run, sinks, hook)
+        except BaseException:
+            _warn(hook and hook.ping(notify.FAIL, "backup-agent verify could not record its run"))
+            raise
+    for warning in warnings:
+        _warn(warning)
+    if (datasets or targets) and interactive and not dry_run:
         click.echo("note: metrics file not rewritten for a filtered run", err=True)
+    if dry_run and interactive:
+        click.echo("note: --dry-run: nothing was written", err=True)
     if as_json:
         click.echo(json.dumps(output.run_document(run), ensure_ascii=False, indent=2))
     else:
@@ -212,6 +210,27 @@ def verify(ctx: click.Context, datasets: tuple[str, ...], targets: tuple[str, ..
         click.echo("backup-agent: interrupted; what finished is recorded (run result: interrupted)", err=True)
         ctx.exit(EXIT_AGENT)
     ctx.exit(EXIT_OK if run.compliant else EXIT_BREACH)
+
+
+def _warn(message: str | None) -> None:
+    """A sink that failed after the records were written (metrics, Pushgateway, notification) warns."""
+    if message:
+        click.echo(f"warning: {message}", err=True)
+
+
+@contextlib.contextmanager
+def _locked(ctx: click.Context, lock, nothing_done: str):
+    """Hold the run lock, or exit 75 saying who holds it and what this command did not do."""
+    from agent.lock import LockBusy
+
+    try:
+        lock.acquire()
+    except LockBusy as busy:
+        click.echo(f"backup-agent: another run is in progress ({busy.holder or 'holder unknown'}; lock "
+                   f"{busy.path}); {nothing_done}", err=True)
+        ctx.exit(EXIT_LOCKED)
+    with lock:
+        yield
 
 
 @cli.command()
@@ -226,7 +245,7 @@ def drill(ctx: click.Context, dataset: str, from_target: str | None, as_json: bo
     record RTO and RPO, actual against target (form QEF-19-03). Exit 0 when both targets are met."""
     from agent import interrupt, recording, scratch
     from agent.drill import DrillError, after_action, choose_copy, record_row, run_drill
-    from agent.lock import LockBusy, RunLock
+    from agent.lock import RunLock
     from agent.progress import Progress
     from agent.records import RecordStore
     from agent.run import tool_versions
@@ -237,14 +256,8 @@ def drill(ctx: click.Context, dataset: str, from_target: str | None, as_json: bo
         spec = choose_copy(chosen, from_target)
     except DrillError as error:
         raise UsageError(str(error)) from error
-    lock = RunLock(config.agent.state_dir, note=f"drill {dataset} from {spec.target.name}")
-    try:
-        lock.acquire()
-    except LockBusy as busy:
-        click.echo(f"backup-agent: another run is in progress ({busy.holder or 'holder unknown'}); "
-                   "the drill did not start.", err=True)
-        ctx.exit(EXIT_LOCKED)
-    with lock:
+    with _locked(ctx, RunLock(config.agent.state_dir, note=f"drill {dataset} from {spec.target.name}"),
+                 "the drill did not start."):
         recording.preflight(config, write_records=True)
         try:
             result = run_drill(config, chosen, spec, Progress.for_terminal(as_json))

@@ -154,6 +154,8 @@ class AgentSettings:
     rehash_every_seconds: float = 30 * 86400.0
     hash_workers: int = max(2, os.cpu_count() or 2)
     pushgateway: str | None = None
+    notify_url_file: str | None = None  # agent.notify: the ping URL is a secret, read when the run starts
+    notify_url_env: str | None = None
 
 
 @dataclass(frozen=True)
@@ -510,6 +512,7 @@ def _build(document: dict, path: Path) -> Config:
         return chosen if chosen.is_absolute() else base_dir / chosen
 
     raw_agent = document.get("agent") or {}
+    notify = raw_agent.get("notify") or {}
     state_dir = resolve(raw_agent.get("state_dir"), DEFAULT_STATE_DIR)
     agent = AgentSettings(
         state_dir=state_dir,
@@ -527,6 +530,8 @@ def _build(document: dict, path: Path) -> Config:
         rehash_every_seconds=parse_duration(raw_agent.get("rehash_every", "30d")),
         hash_workers=raw_agent.get("hash_workers", max(2, os.cpu_count() or 2)),
         pushgateway=raw_agent.get("pushgateway"),
+        notify_url_file=str(resolve(notify["url_file"], "")) if notify.get("url_file") else None,
+        notify_url_env=notify.get("url_env"),
     )
     policy = _policy(document.get("policy"), Policy())
     processes = {

@@ -94,12 +94,17 @@ def _file_references(config: Config) -> list[tuple[str, str]]:
              if target.options.get(key)]
     found += [(f"{copy_where(copy)}.password_file", copy.password.file)
               for copy in _copies(config) if copy.form == "restic" and copy.password.file]
+    if config.agent.notify_url_file:
+        found.append(("agent.notify.url_file", config.agent.notify_url_file))
     return found
 
 
 def _secret_references(config: Config, kind: str) -> list[tuple[str, str]]:
-    return [(f"{copy_where(copy)}.password_{kind}", getattr(copy.password, kind))
-            for copy in _copies(config) if copy.form == "restic" and getattr(copy.password, kind)]
+    found = [(f"{copy_where(copy)}.password_{kind}", getattr(copy.password, kind))
+             for copy in _copies(config) if copy.form == "restic" and getattr(copy.password, kind)]
+    if kind == "env" and config.agent.notify_url_env:
+        found.append(("agent.notify.url_env", config.agent.notify_url_env))
+    return found
 
 
 def _local_target(found: Readiness, config: Config, name: str) -> None:

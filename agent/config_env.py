@@ -4,7 +4,8 @@ One targets.yaml serves every unit and cron: systemd's LoadCredential= puts each
 in its own $CREDENTIALS_DIRECTORY, and cron sets it to /etc/backup-agent/credentials, so the
 file writes `password_file: "${CREDENTIALS_DIRECTORY}/restic.pass"`.
 
-Expanded, and only here (PATH_KEYS): agent.state_dir, metrics_file, scratch_dir, records_db;
+Expanded, and only here (PATH_KEYS): agent.state_dir, metrics_file, scratch_dir, records_db,
+notify.url_file;
 targets' key_file, known_hosts, credentials_file, mountpoint; a copy's path, stamp,
 password_file and snapshot_filter.path. Every other value is taken as written: names, hosts and
 URLs never hold a path, and password_command is handed to restic as written (a shell it starts
@@ -63,6 +64,8 @@ def expand_variables(document: Any, environ: Mapping[str, str]) -> tuple[Any, li
         return node
 
     expanded["agent"] = expand_keys(document.get("agent"), ["agent"], AGENT_PATH_KEYS)
+    if isinstance(expanded["agent"], dict) and isinstance(expanded["agent"].get("notify"), dict):
+        expanded["agent"]["notify"] = expand_keys(expanded["agent"]["notify"], ["agent", "notify"], ("url_file",))
     if isinstance(document.get("targets"), dict):
         expanded["targets"] = {name: expand_keys(target, ["targets", name], TARGET_PATH_KEYS)
                                for name, target in document["targets"].items()}

@@ -95,13 +95,19 @@ class HashCache:
     UTF-8, and SQLite's TEXT cannot hold the lone surrogates that stand for such bytes. Writes are
     transactions (all of a batch or none of it); a full disk raises NoSpaceError naming the state
     directory, any other SQLite failure AgentError, never a bare sqlite3 traceback.
+
+    read_only (verify --dry-run): what is cached is used, nothing is stored, the file is not created.
     """
 
     SCHEMA_VERSION = 1  # 0: keys stored as TEXT (before non-UTF-8 names were kept)
 
-    def __init__(self, path: Path | None):
+    def __init__(self, path: Path | None, read_only: bool = False):
         self._lock = threading.Lock()
         self._path = path
+        self.read_only = read_only
+        if read_only:
+            self._open_read_only(path)
+            return
         try:
             with self._writing("opening the hash cache"):
                 self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
@@ -117,6 +123,19 @@ class HashCache:
                         self._db.execute(f"PRAGMA user_version = {self.SCHEMA_VERSION}")
         except sqlite3.Error as error:
             raise AgentError(f"cannot open the hash cache {path}: {error}") from error
+
+    def _open_read_only(self, path: Path | None) -> None:
+        if path is not None and Path(path).exists():
+            try:
+                self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+                if self._db.execute("PRAGMA user_version").fetchone()[0] >= self.SCHEMA_VERSION:
+                    return
+                self._db.close()  # an older cache is simply not used: its keys would never match
+            except sqlite3.Error as error:
+                raise AgentError(f"cannot read the hash cache {path}: {error}") from error
+        self._db = sqlite3.connect(":memory:", check_same_thread=False)
+        self._db.execute("CREATE TABLE hashes (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+                         " inode INTEGER, ctime_ns INTEGER, sha256 TEXT, hashed_at REAL)")
 
     def _writing(self, what: str):
         if self._path is None:
@@ -134,6 +153,8 @@ class HashCache:
                 raise AgentError(f"cannot read the hash cache {self._path}: {error}") from error
 
     def store_many(self, rows: Iterable[tuple]) -> None:
+        if self.read_only:
+            return
         encoded = [(names.to_bytes(row[0]), *row[1:]) for row in rows]
         with self._lock:
             try:

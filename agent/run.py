@@ -49,12 +49,12 @@ def tool_versions() -> dict[str, str]:
 class Session:
     """Run-wide resources: the hash cache, rotation state and one open handle per target."""
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, dry_run: bool = False):
         self.config = config
         settings = config.agent
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         self.started = clock_now()
-        self.hash_cache = HashCache(settings.state_dir / "hash-cache.sqlite")
+        self.hash_cache = HashCache(settings.state_dir / "hash-cache.sqlite", read_only=dry_run)
         self.state = StateStore(settings.state_dir / "state.json")
         # The restic processes started with a lock, so a lock one leaves when killed is known as ours.
         self.restic_children = ChildLedger(settings.state_dir / LEDGER_NAME)
@@ -191,7 +191,7 @@ def run_verification(
     budget is an error; every other copy is still reported."""
     options = options or RunOptions()
     interrupt.cancelled.clear()
-    session = Session(config)
+    session = Session(config, dry_run=options.dry_run)
     started_monotonic = time.monotonic()
     try:
         primaries = {d.name: PrimaryManifest(d, session.handle(d.primary.target.name)) for d in datasets}

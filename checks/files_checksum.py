@@ -21,7 +21,6 @@ from agent.clock import CLOCK_SKEW_SECONDS, in_future
 from agent.errors import TargetUnavailable
 from agent.models import CheckResult, Status
 from agent.output import name_paths
-from agent.progress import DISABLED
 from agent.units import format_duration
 
 ID = "files-checksum"
@@ -59,8 +58,7 @@ def run(context: CopyContext) -> CheckResult:
         size_mismatch = [p for p in common if copy_entries[p].size != expected[p].size]
         to_hash = [p for p in common if copy_entries[p].size == expected[p].size]
         primary_hashes = context.primary.digests(to_hash, context.options.progress)
-        with (context.options.progress or DISABLED).task(f"hash {context.dataset.name} on {spec.target.name}",
-                                                         None) as task:
+        with context.task("hash") as task:
             copy_outcome = context.handle.hash(spec.path, [copy_entries[p] for p in to_hash], progress=task.add)
     except TargetUnavailable as error:
         return CheckResult(ID, Status.ERROR, f"cannot read the files: {error}")

@@ -29,7 +29,8 @@ def run(context: CopyContext) -> CheckResult:
     group = int(state.get("next", 1))
     now = context.now.timestamp()
     try:
-        context.restic.check(read_data_subset=f"{group}/{total}")
+        with context.task(f"restic check --read-data-subset={group}/{total}"):
+            context.restic.check(read_data_subset=f"{group}/{total}")
         status, detail = Status.PASS, f"read pack group {group}/{total}: no errors"
         state["read"][str(group)] = now
         state["next"] = group % total + 1

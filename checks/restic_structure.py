@@ -16,7 +16,8 @@ ROLES = ("primary", "backup")
 
 def run(context: CopyContext) -> CheckResult:
     try:
-        context.restic.check()
+        with context.task("restic check"):
+            context.restic.check()
     except ResticError as error:
         status = Status.FAIL if error.kind == ResticFailure.DATA_ERROR else Status.ERROR
         return CheckResult(ID, status, str(error))

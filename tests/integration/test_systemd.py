@@ -23,6 +23,7 @@ SYSTEMD = ROOT / "systemd"
 ONESHOTS = ["backup-agent.service", "backup-agent-restore-test.service", "backup-agent-report.service"]
 SERVICES = [*ONESHOTS, "backup-agent-exporter.service"]
 TIMERS = ["backup-agent.timer", "backup-agent-restore-test.timer", "backup-agent-report.timer"]
+FAILURE_HANDLER = "backup-agent-failure@.service"
 INSTALLED = "/usr/local/bin/backup-agent"
 MAX_EXPOSURE = 3.0
 
@@ -41,7 +42,7 @@ def units(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("units")
     executable = Path(sys.executable).with_name("backup-agent")
     assert executable.exists(), f"{executable} missing: install the package into the venv (./bootstrap)"
-    for name in SERVICES + TIMERS:
+    for name in SERVICES + TIMERS + [FAILURE_HANDLER]:
         text = (SYSTEMD / name).read_text(encoding="utf-8")
         (directory / name).write_text(text.replace(INSTALLED, str(executable)), encoding="utf-8")
     return directory
@@ -188,3 +189,14 @@ datasets:
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", "/run/credentials/backup-agent.service")
     copy = load_config(config).datasets["d"].copies[0]
     assert copy.password.file == "/run/credentials/backup-agent.service/restic.pass"
+
+
+@pytest.mark.parametrize("service", ONESHOTS)
+def test_a_failed_run_has_an_on_failure_handler(units: Path, service: str) -> None:
+    assert _directives(service)["OnFailure"] == ["backup-agent-failure@%n.service"]
+    tool = _systemd_analyze()
+    instance = units / f"backup-agent-failure@{service}"
+    instance.write_text((units / FAILURE_HANDLER).read_text())
+    result = subprocess.run([tool, "verify", "--man=no", str(instance)], capture_output=True, text=True, timeout=60,
+                            cwd=units)
+    assert result.returncode == 0 and result.stderr.strip() == "", result.stdout + result.stderr

@@ -117,6 +117,8 @@ class Task:
             self.owner._update(self._id, done, self._amount(done), self._rate(done))
 
     def line(self) -> str:
+        if not self.done and not self.total:  # a step with nothing to count (restic check): its time says it
+            return f"  {self.label}:"
         return f"  {self.label}: {self._amount(self.done)}  {self._rate(self.done)}"
 
     def close(self) -> None:

@@ -37,7 +37,9 @@ from pathlib import Path
 
 from agent.config import Config, CopySpec, load_config
 from agent.config_env import not_checked
+from agent.targets import KINDS
 from agent.targets.local import LocalTarget
+from agent.targets.options import Value, path_keys
 
 
 @dataclass
@@ -88,15 +90,19 @@ def _copies(config: Config) -> list[CopySpec]:
 
 def _file_references(config: Config) -> list[tuple[str, str]]:
     """Every (key path, file) a run reads on this machine."""
-    keys = {"ssh": ("key_file", "known_hosts"), "s3": ("credentials_file",)}
     found = [(f"targets.{name}.{key}", target.options[key])
-             for name, target in config.targets.items() for key in keys.get(target.kind, ())
+             for name, target in config.targets.items() for key in _target_files(target.kind)
              if target.options.get(key)]
     found += [(f"{copy_where(copy)}.password_file", copy.password.file)
               for copy in _copies(config) if copy.form == "restic" and copy.password.file]
     if config.agent.notify_url_file:
         found.append(("agent.notify.url_file", config.agent.notify_url_file))
     return found
+
+
+def _target_files(kind: str) -> tuple[str, ...]:
+    """The keys of a kind that name a file a run reads (ssh: key_file, known_hosts; s3: credentials_file)."""
+    return path_keys(KINDS[kind].options, Value.FILE) if kind in KINDS else ()
 
 
 def _secret_references(config: Config, kind: str) -> list[tuple[str, str]]:

@@ -18,6 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from agent.config import Config, CopySpec, Policy, Target
+from agent.config_schema import schema
+from agent.targets.options import shown_defaults
 
 MASK = "***"
 # password_file and password_env are references (a path, a variable name), never a secret.
@@ -27,9 +29,7 @@ _REFERENCE_KEY = re.compile(r"_(file|env)$")
 
 def json_schema() -> dict:
     """Return the JSON Schema of targets.yaml (agent/schema.yaml), for editors and validators."""
-    from agent.config import _schema
-
-    return copy.deepcopy(_schema())
+    return copy.deepcopy(schema())
 
 
 def effective_document(config: Config) -> dict[str, Any]:
@@ -109,20 +109,8 @@ def _policy(policy: Policy) -> dict[str, Any]:
 
 def _target(target: Target) -> dict[str, Any]:
     entry: dict[str, Any] = {"kind": target.kind, "medium": target.medium, "location": target.location}
-    defaults: dict[str, Any] = {}
-    if target.kind == "local":
-        defaults = {"require_mount": target.require_mount}
-    elif target.kind == "ssh":
-        from agent.targets import ssh
-
-        defaults = {"port": ssh.DEFAULT_PORT, "connect_timeout": exact_duration(ssh.DEFAULT_CONNECT_TIMEOUT)}
-    elif target.kind == "s3":
-        from agent.targets import s3
-        from checks.immutability import DEFAULT_MIN_RETENTION
-
-        defaults = {"connect_timeout": exact_duration(s3.DEFAULT_CONNECT_TIMEOUT),
-                    "sample_bytes": exact_size(s3.DEFAULT_SAMPLE_BYTES), "min_retention": DEFAULT_MIN_RETENTION}
-    return {**entry, **target.options, **{key: value for key, value in defaults.items() if key not in target.options}}
+    defaults = shown_defaults(target.settings, target.options, exact_duration, exact_size)
+    return {**entry, **target.options, **defaults}
 
 
 def _copy(spec: CopySpec) -> dict[str, Any]:

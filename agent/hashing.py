@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from agent import names, space
 from agent.clock import in_future
@@ -55,6 +56,35 @@ class HashOutcome:
     # relpath -> how its digest was obtained where the kind has several ways
     # (s3: "checksum", "download", "earlier"); empty for kinds that always read the data.
     methods: dict[str, str] = field(default_factory=dict)
+
+
+class CacheRow(NamedTuple):
+    """One remembered digest of the hash cache, keyed by a file's or object's name.
+
+    A file is the same file while size, mtime, inode and ctime are; an object (s3) has no inode or
+    ctime, so its `identity` (the ETag the digest belongs to) says it, and `method` how the digest
+    was obtained. Each column means one thing for every kind."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+    ctime_ns: int
+    sha256: str
+    hashed_at: float
+    identity: str | None = None  # objects: the ETag (legacy rows: "etag-sha256-56:N"); files: None
+    method: str | None = None  # objects: "checksum" or "download"; files: None
+
+
+# Version 2 gave objects their own identity and method columns; before, s3 rows kept the method
+# (1 checksum, 2 download) in inode and a 56-bit hash of the ETag in ctime_ns. Those rows keep
+# working through this one rewrite: the token is now written as text in identity, which a real
+# ETag never equals, so an old row matches only the object version it was made for.
+_S3_ROW = "substr(path, 1, 5) = CAST('s3://' AS BLOB)"
+_V1_METHOD = f"CASE WHEN {_S3_ROW} THEN CASE inode WHEN 1 THEN 'checksum' WHEN 2 THEN 'download' END END"
+_V1_IDENTITY = f"CASE WHEN {_S3_ROW} THEN 'etag-sha256-56:' || ctime_ns END"
+_COLUMNS = "size, mtime_ns, inode, ctime_ns, sha256, hashed_at"
+_TABLE = ("CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER,"
+          " ctime_ns INTEGER, sha256 TEXT, hashed_at REAL, identity TEXT, method TEXT)")
 
 
 def scan_tree(root: str) -> dict[str, FileEntry]:
@@ -99,12 +129,13 @@ class HashCache:
     read_only (verify --dry-run): what is cached is used, nothing is stored, the file is not created.
     """
 
-    SCHEMA_VERSION = 1  # 0: keys stored as TEXT (before non-UTF-8 names were kept)
+    SCHEMA_VERSION = 2  # 0: keys stored as TEXT (before non-UTF-8 names were kept); 1: no identity/method
 
     def __init__(self, path: Path | None, read_only: bool = False):
         self._lock = threading.Lock()
         self._path = path
         self.read_only = read_only
+        self._select = f"SELECT {_COLUMNS}, identity, method FROM hashes WHERE path = ?"
         if read_only:
             self._open_read_only(path)
             return
@@ -112,54 +143,69 @@ class HashCache:
             with self._writing("opening the hash cache"):
                 self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
                 with self._db:
-                    self._db.execute(
-                        "CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
-                        " inode INTEGER, ctime_ns INTEGER, sha256 TEXT, hashed_at REAL)"
-                    )
-                    if self._db.execute("PRAGMA user_version").fetchone()[0] < self.SCHEMA_VERSION:
-                        # Once: the same key as bytes, so cached digests (and the silent-corruption
-                        # history they carry) survive the change. A TEXT 'x' never equals a BLOB x'78'.
-                        self._db.execute("UPDATE hashes SET path = CAST(path AS BLOB) WHERE typeof(path) = 'text'")
-                        self._db.execute(f"PRAGMA user_version = {self.SCHEMA_VERSION}")
+                    self._db.execute("BEGIN")  # DDL included: a migration is whole or not at all
+                    self._migrate()
         except sqlite3.Error as error:
             raise AgentError(f"cannot open the hash cache {path}: {error}") from error
+
+    def _migrate(self) -> None:
+        """Bring the cache to SCHEMA_VERSION in one transaction, keeping what it remembers."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(hashes)")}
+        if not columns:
+            self._db.execute(_TABLE)
+            self._db.execute(f"PRAGMA user_version = {self.SCHEMA_VERSION}")
+            return
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version < 1:
+            # The same key as bytes, so cached digests (and the silent-corruption history they
+            # carry) survive the change. A TEXT 'x' never equals a BLOB x'78'.
+            self._db.execute("UPDATE hashes SET path = CAST(path AS BLOB) WHERE typeof(path) = 'text'")
+        if "identity" not in columns:
+            self._db.execute("ALTER TABLE hashes ADD COLUMN identity TEXT")
+            self._db.execute("ALTER TABLE hashes ADD COLUMN method TEXT")
+            self._db.execute(f"UPDATE hashes SET identity = {_V1_IDENTITY}, method = {_V1_METHOD}, inode = 0,"
+                             f" ctime_ns = 0 WHERE {_S3_ROW}")
+        if version < self.SCHEMA_VERSION:
+            self._db.execute(f"PRAGMA user_version = {self.SCHEMA_VERSION}")
 
     def _open_read_only(self, path: Path | None) -> None:
         if path is not None and Path(path).exists():
             try:
                 self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-                if self._db.execute("PRAGMA user_version").fetchone()[0] >= self.SCHEMA_VERSION:
+                version = self._db.execute("PRAGMA user_version").fetchone()[0]
+                if version == 1:  # read as version 2 would hold it (see _migrate), without writing
+                    self._select = f"SELECT {_COLUMNS}, {_V1_IDENTITY}, {_V1_METHOD} FROM hashes WHERE path = ?"
+                if version >= 1:
                     return
                 self._db.close()  # an older cache is simply not used: its keys would never match
             except sqlite3.Error as error:
                 raise AgentError(f"cannot read the hash cache {path}: {error}") from error
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
-        self._db.execute("CREATE TABLE hashes (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
-                         " inode INTEGER, ctime_ns INTEGER, sha256 TEXT, hashed_at REAL)")
+        self._db.execute(_TABLE)
 
     def _writing(self, what: str):
         if self._path is None:
             return contextlib.nullcontext()
         return space.writing(Path(self._path).parent, f"{what} {self._path}")
 
-    def lookup(self, path: str) -> tuple | None:
+    def lookup(self, path: str) -> CacheRow | None:
         with self._lock:
             try:
-                return self._db.execute(
-                    "SELECT size, mtime_ns, inode, ctime_ns, sha256, hashed_at FROM hashes WHERE path = ?",
-                    (names.to_bytes(path),)
-                ).fetchone()
+                row = self._db.execute(self._select, (names.to_bytes(path),)).fetchone()
             except sqlite3.Error as error:
                 raise AgentError(f"cannot read the hash cache {self._path}: {error}") from error
+        return None if row is None else CacheRow(*row)
 
     def store_many(self, rows: Iterable[tuple]) -> None:
+        """Store rows of (name, *CacheRow): a file's row may stop after hashed_at."""
         if self.read_only:
             return
-        encoded = [(names.to_bytes(row[0]), *row[1:]) for row in rows]
+        encoded = [(names.to_bytes(row[0]), *CacheRow(*row[1:])) for row in rows]
         with self._lock:
             try:
                 with self._writing("updating the hash cache"), self._db:
-                    self._db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?, ?, ?)", encoded)
+                    self._db.executemany(f"INSERT OR REPLACE INTO hashes (path, {_COLUMNS}, identity, method)"
+                                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", encoded)
             except BaseException as error:
                 # A COMMIT that failed (a full disk) can leave the transaction open: end it, so the
                 # batch is all gone and the next one does not ride on it.
@@ -181,7 +227,7 @@ def split_cached(
     cache: HashCache,
     now: float,
     rehash_every: float,
-) -> tuple[dict[str, str], list[tuple[FileEntry, tuple | None]]]:
+) -> tuple[dict[str, str], list[tuple[FileEntry, CacheRow | None]]]:
     """Given entries and how to name each in the cache, return (digests taken from the cache, entries to read).
 
     A file whose cached entry matches size, mtime, inode and ctime and is younger than
@@ -189,26 +235,26 @@ def split_cached(
     target kind (local paths, ssh://user@host:port/path keys) so the rule lives in one place.
     """
     digests: dict[str, str] = {}
-    to_read: list[tuple[FileEntry, tuple | None]] = []
+    to_read: list[tuple[FileEntry, CacheRow | None]] = []
     for entry in entries:
         cached = cache.lookup(key(entry))
         if (
             cached
-            and cached[0] == entry.size
-            and cached[1] == entry.mtime_ns
-            and cached[2] == entry.inode
-            and cached[3] == entry.ctime_ns
-            and now - cached[5] < rehash_every
-            and not in_future(cached[5], now)  # hashed "later" than now: a clock ran ahead; read again
+            and cached.size == entry.size
+            and cached.mtime_ns == entry.mtime_ns
+            and cached.inode == entry.inode
+            and cached.ctime_ns == entry.ctime_ns
+            and now - cached.hashed_at < rehash_every
+            and not in_future(cached.hashed_at, now)  # hashed "later" than now: a clock ran ahead; read again
         ):
-            digests[entry.relpath] = cached[4]
+            digests[entry.relpath] = cached.sha256
         else:
             to_read.append((entry, cached))
     return digests, to_read
 
 
 def store_read(
-    read: Iterable[tuple[FileEntry, tuple | None, str]],
+    read: Iterable[tuple[FileEntry, CacheRow | None, str]],
     key: Callable[[FileEntry], str],
     *,
     cache: HashCache,
@@ -224,7 +270,7 @@ def store_read(
     rows = []
     for entry, cached, digest in read:
         digests[entry.relpath] = digest
-        if cached and cached[0] == entry.size and cached[1] == entry.mtime_ns and cached[4] != digest:
+        if cached and cached.size == entry.size and cached.mtime_ns == entry.mtime_ns and cached.sha256 != digest:
             silently_changed.append(entry.relpath)
         rows.append((key(entry), entry.size, entry.mtime_ns, entry.inode, entry.ctime_ns, digest, now))
     cache.store_many(rows)
@@ -252,7 +298,7 @@ def hash_tree(
     digests, to_read = split_cached(entries, key, cache=cache, now=now, rehash_every=rehash_every)
     from_cache = len(digests)
 
-    def read(item: tuple[FileEntry, tuple | None]) -> tuple[FileEntry, tuple | None, str | None, str | None]:
+    def read(item: tuple[FileEntry, CacheRow | None]) -> tuple[FileEntry, CacheRow | None, str | None, str | None]:
         entry, cached = item
         try:
             digest = sha256_file(os.path.join(root, entry.relpath))
@@ -263,7 +309,7 @@ def hash_tree(
         return entry, cached, digest, None
 
     unreadable: dict[str, str] = {}
-    done: list[tuple[FileEntry, tuple | None, str]] = []
+    done: list[tuple[FileEntry, CacheRow | None, str]] = []
     bytes_read = 0
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for entry, cached, digest, problem in pool.map(read, to_read):

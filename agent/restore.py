@@ -60,7 +60,6 @@ from agent.output import name_paths
 from agent.progress import DISABLED, Progress
 from agent.restic import ResticError, ResticFailure, Snapshot, _parse_time, restore_arguments
 from agent.scratch import ScratchDir, ScratchError
-from agent.targets.base import TargetHandle
 from agent.units import format_duration, format_size
 
 MTIME_SLACK_SECONDS = 2.0  # plain copies: FAT/exFAT and some rsync setups round mtimes to 2 s
@@ -396,7 +395,7 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
     progress = progress or DISABLED
     spec = context.spec
     mode = "full" if full else "sample"
-    if spec.form != "restic" and type(context.handle).fetch is TargetHandle.fetch:
+    if spec.form != "restic" and not context.handle.can_fetch:
         return RestoreOutcome(Status.ERROR, f"restore from a {spec.target.kind} target is not supported by this "
                                             "version yet; the copy's restorability is unproven", {"mode": mode})
     began = time.monotonic()
@@ -446,7 +445,7 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
     # Every local copy of the dataset, not only the two compared: a restore into another copy's
     # tree would change what that copy's own checks see (agent.config refuses the lexical cases of
     # every dataset up front; this also catches a route through a symlink).
-    protected = [copy.path for copy in context.dataset.all_copies if copy.target.kind == "local"]
+    protected = [copy.path for copy in context.dataset.all_copies if copy.target.paths_on_this_machine]
     if interrupt.cancelled.is_set():
         return RestoreOutcome(Status.ERROR, "interrupted before restoring", measured)
     primary_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="primary-hash")

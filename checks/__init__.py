@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from agent.targets import handle_class
 from checks import (
     files_checksum,
     freshness,
@@ -49,7 +50,9 @@ def get(check_id: str) -> ModuleType:
 
 
 def applicable(form: str, role: str, kind: str | None = None) -> list[ModuleType]:
-    """Return the copy checks for a form and role, in table order; a module with KINDS (target
-    kinds it can verify at all, e.g. immutability: s3) is left out for other kinds."""
+    """Return the copy checks for a form and role, in table order; a module with REQUIRES (target
+    capabilities it needs, agent.targets.base.CAPABILITIES, e.g. immutability: can_prove_immutability)
+    is left out for kinds whose handle lacks one."""
+    handle = None if kind is None else handle_class(kind)
     return [m for m in COPY_CHECKS.values() if form in m.FORMS and role in m.ROLES
-            and (kind is None or kind in getattr(m, "KINDS", (kind,)))]
+            and (handle is None or handle.supports(getattr(m, "REQUIRES", ())))]

@@ -1,6 +1,6 @@
 """immutability (3-2-1-1-0): the copy's bucket keeps what is written to it.
 
-Runs for copies on s3 targets (KINDS) that claim to be immutable (`immutable: true` on the copy) or whose
+Runs for copies on targets that can prove it (REQUIRES: s3) that claim to be immutable (`immutable: true` on the copy) or whose
 dataset policy requires at least one immutable copy; elsewhere it is skipped and the copy does not
 count as immutable. It passes when bucket versioning is Enabled and object lock has a default
 retention rule (GOVERNANCE or COMPLIANCE) of at least the target's `min_retention` (default 30d);
@@ -13,13 +13,12 @@ from __future__ import annotations
 from agent.checking import CopyContext
 from agent.errors import TargetUnavailable
 from agent.models import CheckResult, Status
-from agent.units import format_duration, parse_duration
+from agent.units import format_duration
 
 ID = "immutability"
 FORMS = ("objects", "restic")
 ROLES = ("primary", "backup")
-KINDS = ("s3",)  # the only kind with versioning and object lock to ask about
-DEFAULT_MIN_RETENTION = "30d"
+REQUIRES = ("can_prove_immutability",)  # TargetHandle capabilities: s3 is the kind with object lock to ask about
 
 
 def run(context: CopyContext) -> CheckResult:
@@ -27,15 +26,14 @@ def run(context: CopyContext) -> CheckResult:
     required = context.dataset.policy.immutable >= 1
     if not spec.immutable and not required:
         return CheckResult(ID, Status.SKIP, "not required: the copy is not marked immutable and the policy needs none")
-    reader = getattr(context.handle, "immutability", None)
-    if spec.target.kind != "s3" or reader is None:
+    if not context.handle.can_prove_immutability:
         return CheckResult(ID, Status.SKIP, f"immutability is verified only on s3 targets; this {spec.target.kind} "
                                             "copy does not count as immutable")
-    minimum = parse_duration(spec.target.options.get("min_retention", DEFAULT_MIN_RETENTION))
     try:
-        state = reader()
+        state = context.handle.immutability()
     except TargetUnavailable as error:
         return CheckResult(ID, Status.ERROR, f"cannot read the bucket's versioning and object lock: {error}")
+    minimum = state.min_retention_seconds
     measured = {
         "versioning": state.versioning or "never enabled",
         "object_lock": state.object_lock,

@@ -6,14 +6,20 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from agent import interrupt
-from agent.config import Target
 from agent.errors import TargetUnavailable
 from agent.hashing import FileEntry, HashCache, HashOutcome
 from agent.identity import StorageIdentity
 from agent.names import show
+
+if TYPE_CHECKING:
+    from agent.config import Target
+
+# What a kind can do beyond probe, scan, stat, hash and restic_location (which every kind must):
+# explicit class attributes of TargetHandle, False unless the kind's handle says otherwise.
+CAPABILITIES = ("can_fetch", "can_tell_storage", "can_remove_restic_lock", "can_prove_immutability")
 
 
 @dataclass(frozen=True)
@@ -47,8 +53,38 @@ class ResticLocation:
     secrets: tuple[str, ...] = ()  # values to mask in logs (from env)
 
 
+@dataclass(frozen=True)
+class Immutability:
+    """What a target says about keeping what is written to it (read by checks/immutability.py)."""
+
+    bucket: str
+    versioning: str  # Enabled, Suspended or "" (never enabled)
+    object_lock: bool
+    mode: str | None  # GOVERNANCE or COMPLIANCE (default retention), None without a rule
+    retention_seconds: float | None
+    # The shortest default retention the target's configuration accepts (s3: min_retention).
+    min_retention_seconds: float
+
+
 class TargetHandle(ABC):
-    """An open target. Methods raise agent.errors.TargetUnavailable when the target cannot answer."""
+    """An open target. Methods raise agent.errors.TargetUnavailable when the target cannot answer.
+
+    Capabilities (CAPABILITIES) say which optional methods a kind implements; a method a kind
+    lacks raises TargetUnavailable, so whatever needed it is an error, never a pass."""
+
+    can_fetch: ClassVar[bool] = False  # fetch(): copy files out for a restore test of a files/objects copy
+    can_tell_storage: ClassVar[bool] = False  # storage_identity(): where a copy's bytes are (independence)
+    can_remove_restic_lock: ClassVar[bool] = False  # remove_restic_lock(): a stale lock proved the agent's own
+    can_prove_immutability: ClassVar[bool] = False  # immutability(): versioning and retention (3-2-1-1-0)
+
+    @classmethod
+    def supports(cls, capabilities: Iterable[str]) -> bool:
+        """Whether this kind has every one of the named capabilities. Raise ValueError for a name
+        that is not one (a typo must not read as "unsupported")."""
+        unknown = set(capabilities) - set(CAPABILITIES)
+        if unknown:
+            raise ValueError(f"not target capabilities: {', '.join(sorted(unknown))}; known: {', '.join(CAPABILITIES)}")
+        return all(getattr(cls, name) for name in capabilities)
 
     def __init__(self, target: Target, context: TargetContext):
         self.target = target
@@ -94,6 +130,10 @@ class TargetHandle(ABC):
         Kinds that cannot restore yet inherit this refusal, so their restore test is an error, never a pass.
         """
         raise TargetUnavailable(f"restore from a {self.target.kind} target is not supported yet")
+
+    def immutability(self) -> Immutability:
+        """Return what the target says about keeping what is written to it. Raise TargetUnavailable."""
+        raise TargetUnavailable(f"a {self.target.kind} target cannot say whether it keeps what is written to it")
 
     def remove_restic_lock(self, path: str, lock_id: str) -> None:
         """Delete locks/LOCK_ID of the restic repository at path (a stale lock agent.restic_locks

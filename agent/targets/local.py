@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from agent import disk
 from agent.errors import TargetUnavailable
@@ -11,12 +13,41 @@ from agent.hashing import CHUNK, FileEntry, HashOutcome, hash_tree, scan_tree
 from agent.identity import BOOT_ID_PATH, StorageIdentity
 from agent.names import show
 from agent.targets.base import Probe, ResticLocation, TargetHandle, receive_file, safe_relpath
+from agent.targets.options import KindOptions, Value, option
+
+# Media on which a local copy is usually removable: require_mount defaults to true there.
+REMOVABLE_MEDIA = {"ssd", "hdd", "usb", "tape"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalOptions(KindOptions):
+    """A local target's keys: whether its copies must be on a mounted disk, and which one."""
+
+    require_mount: bool = option(
+        {"type": "boolean", "description": "local: the path must be on a mounted, non-root filesystem."},
+        default=None)  # None until complete(): the medium decides
+    mountpoint: str | None = option(
+        {"type": "string", "minLength": 1,
+         "description": "local: the exact mountpoint the disk is mounted at; copies must lie under it.",
+         "examples": ["/mnt/backup-hdd"]},
+        default=None, value=Value.DIRECTORY)
+
+    def complete(self, medium: str) -> LocalOptions:
+        if self.require_mount is None:
+            return dataclasses.replace(self, require_mount=medium.casefold() in REMOVABLE_MEDIA)
+        return self
 
 
 class LocalTarget(TargetHandle):
+    """Directories on this machine: every operation is a system call, every hash read here."""
+
+    can_fetch = True
+    can_tell_storage = True
+    can_remove_restic_lock = True
+
     def probe(self, path: str, *, require_tree: bool) -> Probe:
         facts = {}
-        if self.target.require_mount:
+        if self.target.settings.require_mount:
             # Checked before existence: an unplugged disk often leaves its empty mountpoint behind,
             # and "empty" or "stale" would hide the real problem.
             existing = _nearest_existing(path)
@@ -25,7 +56,7 @@ class LocalTarget(TargetHandle):
             if mount.is_root:
                 return Probe(False, f"not mounted: {path} is on the root filesystem, not on a mounted {self.target.medium}",
                              facts=facts)
-            expected = self.target.options.get("mountpoint")
+            expected = self.target.settings.mountpoint
             if expected and os.path.realpath(mount.mountpoint) != os.path.realpath(expected):
                 # The path sits on some other mounted filesystem (e.g. /mnt itself is a mount),
                 # so "not the root filesystem" alone would call an unplugged disk mounted.
@@ -118,7 +149,6 @@ class LocalTarget(TargetHandle):
             except OSError as error:
                 raise TargetUnavailable(f"cannot restore {show(relpath)}: {error.strerror or error}") from error
         return total
-
 
 
 def _nearest_existing(path: str) -> str:

@@ -1,0 +1,162 @@
+"""The configuration as typed objects: what agent.config builds from targets.yaml and every
+other module reads. No parsing or validation here (agent.config and its passes)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from agent.config_env import Unexpanded
+from agent.targets import KINDS
+from agent.targets.options import KindOptions
+
+DEFAULT_CONFIG_PATHS = ("/etc/backup-agent/targets.yaml", "targets.yaml")
+DEFAULT_STATE_DIR = "/var/lib/backup-agent"
+DEFAULT_METRICS_FILE = "/var/lib/prometheus/node-exporter/backup_agent.prom"
+DEFAULT_SCRATCH_DIR = "/var/tmp/backup-agent"
+
+
+@dataclass(frozen=True)
+class Policy:
+    copies: int = 3
+    media: int = 2
+    offsite: int = 1
+    immutable: int = 0
+    zero_errors: bool = False
+
+    def describe(self) -> str:
+        text = f"{self.copies}-{self.media}-{self.offsite}"
+        if self.immutable or self.zero_errors:
+            text += f"-{self.immutable}-{0 if self.zero_errors else 'x'}"
+        return text
+
+
+@dataclass(frozen=True)
+class Process:
+    name: str
+    display_name: str
+    rpo_seconds: float
+    rto_seconds: float
+    sop_rpo: str | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """A place that holds copies. `options` are its kind's keys as written in targets.yaml (paths
+    resolved), for `config show`; `settings` are the same keys typed, with their defaults (one
+    options type per kind, agent.targets.KINDS): what the kind's handle reads."""
+
+    name: str
+    kind: str
+    medium: str
+    location: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def settings(self) -> KindOptions:
+        """The typed options. Raise ValueError when they are not valid for the kind (config
+        validation refuses such a file first; only a Target built by hand can get here)."""
+        kind = KINDS.get(self.kind)
+        return kind.parse(self.options, self.medium) if kind else KindOptions()
+
+    @property
+    def require_mount(self) -> bool:
+        """Whether copies must lie on a mounted, non-root filesystem (local targets; the medium decides
+        when require_mount is not written). Kinds without the key never require a mount."""
+        return bool(getattr(self.settings, "require_mount", False))
+
+    @property
+    def paths_on_this_machine(self) -> bool:
+        """Whether its copies' paths are paths of this machine (resolved against the config's folder)."""
+        kind = KINDS.get(self.kind)
+        return bool(kind and kind.paths_on_this_machine)
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A reference to a restic password; the value itself is read only when restic runs."""
+
+    file: str | None = None
+    command: str | None = None
+    env: str | None = None
+
+
+@dataclass(frozen=True)
+class CopySpec:
+    dataset: str
+    role: str  # "primary" or "backup"
+    index: int  # position in `copies` (primary: -1)
+    target: Target
+    form: str
+    path: str
+    stamp: str | None = None
+    password: SecretRef = field(default_factory=SecretRef)
+    snapshot_filter: dict[str, Any] = field(default_factory=dict)
+    immutable: bool = False
+    # A byte-level replica (rsync/rclone) of another declared restic repository: same id, own storage.
+    replica: bool = False
+
+    @property
+    def key(self) -> str:
+        """A stable identity for state files: dataset, role/index and target."""
+        return f"{self.dataset}/{self.role}{'' if self.index < 0 else self.index}/{self.target.name}"
+
+
+@dataclass(frozen=True)
+class RestoreTestSpec:
+    every_seconds: float | None = None
+    sample_files: int = 20
+    sample_bytes: int = 256 * 2**20
+    cycle_seconds: float = 30 * 86400
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    process: Process
+    primary: CopySpec
+    copies: tuple[CopySpec, ...]
+    policy: Policy
+    restore_test: RestoreTestSpec
+    description: str = ""
+
+    @property
+    def all_copies(self) -> tuple[CopySpec, ...]:
+        return (self.primary, *self.copies)
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    state_dir: Path
+    metrics_file: Path
+    scratch_dir: Path
+    records_db: Path
+    operator: str
+    host: str
+    company: str = ""
+    concurrency: int = 4
+    command_timeout_seconds: float = 3600.0
+    run_budget_seconds: float = 6 * 3600.0
+    read_data_cycle_seconds: float = 30 * 86400.0
+    schedule_interval_seconds: float = 86400.0
+    rehash_every_seconds: float = 30 * 86400.0
+    hash_workers: int = max(2, os.cpu_count() or 2)
+    pushgateway: str | None = None
+    notify_url_file: str | None = None  # agent.notify: the ping URL is a secret, read when the run starts
+    notify_url_env: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    agent: AgentSettings
+    policy: Policy
+    processes: dict[str, Process]
+    targets: dict[str, Target]
+    datasets: dict[str, Dataset]
+    # Values left as written because their ${VAR} is unset: only ever non-empty for
+    # `config check --offline`, which must never lead to a run.
+    unexpanded: tuple[Unexpanded, ...] = ()

@@ -1,11 +1,12 @@
 """immutability (3-2-1-1-0): the copy's bucket keeps what is written to it.
 
-Runs for copies on targets that can prove it (REQUIRES: s3) that claim to be immutable (`immutable: true` on the copy) or whose
-dataset policy requires at least one immutable copy; elsewhere it is skipped and the copy does not
-count as immutable. It passes when bucket versioning is Enabled and object lock has a default
-retention rule (GOVERNANCE or COMPLIANCE) of at least the target's `min_retention` (default 30d);
-any of these missing or shorter fails. GOVERNANCE retention can be lifted by a user holding
-s3:BypassGovernanceRetention, so the detail names the mode. A bucket that cannot be asked is an error.
+Runs for copies on targets whose handle can prove it (REQUIRES: s3) that claim to be immutable
+(`immutable: true` on the copy) or whose dataset policy requires at least one immutable copy;
+elsewhere it is skipped and the copy does not count as immutable. It passes when bucket versioning
+is Enabled and object lock has a default retention rule (GOVERNANCE or COMPLIANCE) of at least the
+target's `min_retention` (default 30d); any of these missing or shorter fails. GOVERNANCE
+retention can be lifted by a user holding s3:BypassGovernanceRetention, so the detail names the
+mode. A bucket that cannot be asked is an error.
 policy-321 counts a copy as immutable only when this check passed."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Target kinds: one row per kind in KINDS, each naming its options type and its handle class
 (agent.targets.base.TargetHandle). Config validation, the schema's target keys, `${VAR}` expansion,
-`config check`, `config show` and open_target read the table; nothing else names a kind.
+`config check`, `config show`, open_target and the checks' applicability read the table.
 
 A new kind is one module (its options class, its handle class with its capabilities) and one row.
 Kind modules import no network library at module level (paramiko, boto3 load when a target of

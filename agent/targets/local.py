@@ -23,9 +23,9 @@ REMOVABLE_MEDIA = {"ssd", "hdd", "usb", "tape"}
 class LocalOptions(KindOptions):
     """A local target's keys: whether its copies must be on a mounted disk, and which one."""
 
-    require_mount: bool = option(
+    require_mount: bool | None = option(
         {"type": "boolean", "description": "local: the path must be on a mounted, non-root filesystem."},
-        default=None)  # None until complete(): the medium decides
+        default=None)  # None only until complete(): then the medium has decided
     mountpoint: str | None = option(
         {"type": "string", "minLength": 1,
          "description": "local: the exact mountpoint the disk is mounted at; copies must lie under it.",

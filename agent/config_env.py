@@ -28,7 +28,6 @@ from agent.config_values import key_path
 from agent.targets import path_keys
 
 AGENT_PATH_KEYS = ("state_dir", "metrics_file", "scratch_dir", "records_db")
-TARGET_PATH_KEYS = path_keys()
 COPY_PATH_KEYS = ("path", "stamp", "password_file")
 # `${` followed by anything but a name and `}` is malformed: the user meant a variable.
 _REFERENCE = re.compile(r"\$(?:\$|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*)|(?P<bad>\{))")
@@ -69,7 +68,7 @@ def expand_variables(document: Any, environ: Mapping[str, str]) -> tuple[Any, li
     if isinstance(expanded["agent"], dict) and isinstance(expanded["agent"].get("notify"), dict):
         expanded["agent"]["notify"] = expand_keys(expanded["agent"]["notify"], ["agent", "notify"], ("url_file",))
     if isinstance(document.get("targets"), dict):
-        expanded["targets"] = {name: expand_keys(target, ["targets", name], TARGET_PATH_KEYS)
+        expanded["targets"] = {name: expand_keys(target, ["targets", name], path_keys())
                                for name, target in document["targets"].items()}
     if isinstance(document.get("datasets"), dict):
         expanded["datasets"] = {name: _expand_dataset(dataset, ["datasets", name], expand_keys)

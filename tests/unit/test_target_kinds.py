@@ -193,3 +193,61 @@ def test_loading_a_config_imports_no_network_library():
         pending += [name for name in imports if name.split(".")[0] in ("agent", "checks")]
     assert "agent.targets.ssh" in seen and "agent.targets.s3" in seen
     assert "agent.targets.ssh_session" not in seen and "agent.targets.s3_client" not in seen
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DavOptions(KindOptions):
+    url: str = option({"type": "string", "minLength": 1})
+    token_file: str = option({"type": "string", "minLength": 1}, value=Value.FILE)
+    read_timeout: float = option({"$ref": "#/$defs/duration"}, default=20.0, value=Value.DURATION)
+
+
+class DavTarget(UnsupportedTarget):
+    def __init__(self, target, context):
+        super().__init__(target, context, "a toy kind")
+
+
+@pytest.fixture
+def dav_kind(monkeypatch):
+    """A kind added the way a real one is: its options, its handle, one row."""
+    from agent import targets
+
+    monkeypatch.setitem(targets.KINDS, "dav", targets.Kind("dav", DavOptions, DavTarget, forms=("files",)))
+    config_schema.schema.cache_clear()
+    yield
+    config_schema.schema.cache_clear()
+
+
+def dav_document(**dav) -> dict:
+    return {
+        "processes": {"p": {"rpo": "1h", "rto": "4h"}},
+        "targets": {"here": {"kind": "local", "medium": "cloud-vm", "location": "sgp", "require_mount": False},
+                    "dav": {"kind": "dav", "medium": "nas", "location": "office", **dav}},
+        "datasets": {"d": {"process": "p", "primary": {"target": "here", "form": "files", "path": "/srv"},
+                           "copies": [{"target": "dav", "form": "files", "path": "/backup"}]}},
+    }
+
+
+def test_a_new_kind_is_one_module_and_one_row(dav_kind, tmp_path):
+    from agent.config import parse_config
+    from agent.config_show import effective_document
+    from agent.errors import ConfigError
+
+    config = parse_config(dav_document(url="https://dav.lan", token_file="${DIR}/dav.token", read_timeout="1m"),
+                          tmp_path / "targets.yaml", environ={"DIR": "creds"})
+    target = config.targets["dav"]
+    assert target.settings == DavOptions(url="https://dav.lan", token_file=str(tmp_path / "creds/dav.token"),
+                                         read_timeout=60.0)
+    assert isinstance(open_target(target, TargetContext(None, 0.0, 0.0, 1, 1.0)), DavTarget)
+    assert effective_document(config)["targets"]["dav"]["read_timeout"] == "1m"
+    with pytest.raises(ConfigError) as refused:
+        parse_config(dav_document(url="https://dav.lan", read_timeout="0s", bucket="b", colour="red"),
+                     tmp_path / "targets.yaml")
+    problems = "\n".join(refused.value.problems)
+    for expected in ("targets.dav.token_file: required for kind dav", "targets.dav.read_timeout: must be a positive",
+                     "targets.dav.bucket: not a key of kind dav", "targets.dav.colour: unknown key"):
+        assert expected in problems
+    with pytest.raises(ConfigError, match="form 'restic' is not available on a dav target"):
+        document = dav_document(url="u", token_file="t")
+        document["datasets"]["d"]["copies"][0].update(form="restic", password_env="PW")
+        parse_config(document, tmp_path / "targets.yaml")

@@ -27,9 +27,9 @@ from agent.config import parse_config
 from agent.models import CheckResult, CopyResult, DatasetResult, RunResult, Status
 from agent.records import COLUMNS, FIELDS, GENESIS, RecordStore, record_hash, rows_for_run
 from checks import policy_321
+from tests.support.records import age_of, make_rows
 
 CLI = str(Path(sys.executable).with_name("backup-agent"))
-DAYS = ("2026-11-01", "2026-11-02", "2026-11-03")
 
 CONFIG = """\
 agent: {state_dir: state, metrics_file: metrics/m.prom, scratch_dir: scratch, operator: 王婧}
@@ -41,28 +41,6 @@ datasets:
     process: finance-payments
     primary: {target: droplet, form: files, path: primary}
 """
-
-
-def age_of(number: int) -> float:
-    """A distinctive REAL per record, so its 8 stored bytes can be found in the file."""
-    return 12345.678 + number / 1000
-
-
-def make_rows(count: int, first: int = 1) -> list[dict[str, Any]]:
-    """Rows as rows_for_run makes them; record i is recorded on DAYS[(i-1) // 4 % 3]."""
-    rows = []
-    for number in range(first, first + count):
-        rows.append({
-            "form": "QEF-19-05", "run_id": f"run-{(number - 1) // 4}", "kind": "check",
-            "recorded_at": f"{DAYS[(number - 1) // 4 % 3]}T0{number % 10}:00:00Z",
-            "dataset": "finance-records", "process": "finance-payments", "target": "nas", "role": "backup",
-            "form_of_copy": "restic", "medium": "nas", "location": "office", "check_name": "freshness",
-            "result": "pass", "detail": f"detail-marker-{number:04d} 最后备份 within RPO",
-            "last_backup_at": "2026-11-01T00:00:00Z", "age_seconds": age_of(number), "rpo_seconds": 86400.0,
-            "rto_seconds": 172800.0, "measured": json.dumps({"n": number}), "tool_versions": '{"restic": "0.14.0"}',
-            "agent_host": "vm", "operator": "王婧",
-        })
-    return rows
 
 
 @pytest.fixture()
@@ -263,8 +241,7 @@ def test_process_killed_inside_the_append_transaction_leaves_the_store_consisten
     """A real SIGKILL between two INSERTs of one run: the next open sees the 12 records before it."""
     script = textwrap.dedent(f"""
         import os, signal, sys
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from test_records import make_rows
+        from tests.support.records import make_rows
         from agent.records import RecordStore
         def rows():
             yield from make_rows(3, first=13)
@@ -528,8 +505,7 @@ def test_a_crash_between_the_pending_head_and_the_commit_leaves_a_consistent_cha
     the record it built on, so `records verify` stays intact and the next append goes on."""
     script = textwrap.dedent(f"""
         import os, signal, sys
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from test_records import make_rows
+        from tests.support.records import make_rows
         from agent import chain_head
         from agent.records import RecordStore
         real = chain_head.write_head

@@ -1,4 +1,5 @@
-"""QEF-19-05 rows as agent.records.rows_for_run makes them, for the records store tests."""
+"""QEF-19-05 rows as agent.records.rows_for_run makes them, and a config to read them with, for the
+records store tests."""
 
 from __future__ import annotations
 
@@ -6,6 +7,17 @@ import json
 from typing import Any
 
 DAYS = ("2026-11-01", "2026-11-02", "2026-11-03")
+# A config whose records store is state/records.sqlite next to it (the records commands need no target).
+CONFIG = """\
+agent: {state_dir: state, metrics_file: metrics/m.prom, scratch_dir: scratch, operator: 王婧}
+processes: {finance-payments: {name: "财务付款 / Finance payments", rpo: 24h, rto: 48h}}
+targets:
+  droplet: {kind: local, medium: cloud-vm, location: do-sgp1, require_mount: false}
+datasets:
+  finance-records:
+    process: finance-payments
+    primary: {target: droplet, form: files, path: primary}
+"""
 
 
 def age_of(number: int) -> float:

@@ -2,8 +2,9 @@
 crash consistency, and the CSV / JSONL exports.
 
 Tampering is done the way an attacker or a bad disk would do it: bytes of the SQLite file edited
-directly, or rows changed after the triggers are dropped. `backup-agent records verify` (the real
-CLI, as a subprocess) must exit 1 and name the record."""
+directly, or rows changed after the triggers are dropped. `backup-agent records verify` (the CLI's
+own main(), in this process: tests/support/cli.invoke; as a subprocess: tests/e2e/test_cli_smoke.py)
+must exit 1 and name the record."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import io
 import json
 import os
 import re
+import shutil
 import sqlite3
 import struct
 import subprocess
@@ -27,29 +29,27 @@ from agent.config import parse_config
 from agent.models import CheckResult, CopyResult, DatasetResult, RunResult, Status
 from agent.records import COLUMNS, FIELDS, GENESIS, RecordStore, record_hash, rows_for_run
 from checks import policy_321
-from tests.support.records import age_of, make_rows
+from tests.support.cli import Completed, invoke
+from tests.support.records import CONFIG, age_of, make_rows
 
-CLI = str(Path(sys.executable).with_name("backup-agent"))
 
-CONFIG = """\
-agent: {state_dir: state, metrics_file: metrics/m.prom, scratch_dir: scratch, operator: 王婧}
-processes: {finance-payments: {name: "财务付款 / Finance payments", rpo: 24h, rto: 48h}}
-targets:
-  droplet: {kind: local, medium: cloud-vm, location: do-sgp1, require_mount: false}
-datasets:
-  finance-records:
-    process: finance-payments
-    primary: {target: droplet, form: files, path: primary}
-"""
+@pytest.fixture(scope="module")
+def store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A config whose records store holds 12 records over three days (written, then closed), built
+    once: each append fsyncs the store, its head and its log, which costs more than copying them."""
+    directory = tmp_path_factory.mktemp("records-template")
+    (directory / "targets.yaml").write_text(CONFIG, encoding="utf-8")
+    with RecordStore(directory / "state" / "records.sqlite") as store:
+        assert store.append(make_rows(5)) == (1, 5)
+        assert store.append(make_rows(7, first=6)) == (6, 12)
+    return directory
 
 
 @pytest.fixture()
-def store_dir(tmp_path: Path) -> Path:
-    """A config whose records store holds 12 records over three days (written, then closed)."""
-    (tmp_path / "targets.yaml").write_text(CONFIG, encoding="utf-8")
-    with RecordStore(tmp_path / "state" / "records.sqlite") as store:
-        assert store.append(make_rows(5)) == (1, 5)
-        assert store.append(make_rows(7, first=6)) == (6, 12)
+def store_dir(tmp_path: Path, store_template: Path) -> Path:
+    """A private copy of the template: the config and its state directory (store, head, head log)."""
+    shutil.copy2(store_template / "targets.yaml", tmp_path / "targets.yaml")
+    shutil.copytree(store_template / "state", tmp_path / "state")
     return tmp_path
 
 
@@ -57,9 +57,9 @@ def db_path(directory: Path) -> Path:
     return directory / "state" / "records.sqlite"
 
 
-def cli(directory: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([CLI, "--config", str(directory / "targets.yaml"), "records", *args],
-                          capture_output=True, timeout=60)
+def cli(directory: Path, *args: str) -> Completed:
+    """`backup-agent --config DIR/targets.yaml records ARGS`: exit code, stdout and stderr as bytes."""
+    return invoke(["--config", str(directory / "targets.yaml"), "records", *args], text=False)
 
 
 def assert_broken_at(directory: Path, number: int) -> None:

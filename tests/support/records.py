@@ -4,7 +4,12 @@ records store tests."""
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from typing import Any
+
+from agent.records import RecordStore
+from tests.support.cli import Completed, invoke
 
 DAYS = ("2026-11-01", "2026-11-02", "2026-11-03")
 # A config whose records store is state/records.sqlite next to it (the records commands need no target).
@@ -40,3 +45,34 @@ def make_rows(count: int, first: int = 1) -> list[dict[str, Any]]:
             "agent_host": "vm", "operator": "王婧",
         })
     return rows
+
+
+def write_store(directory: Path) -> Path:
+    """Write CONFIG into directory and a records store beside it holding 12 records over three days
+    (appended by two runs, then closed); return directory."""
+    (directory / "targets.yaml").write_text(CONFIG, encoding="utf-8")
+    with RecordStore(db_path(directory)) as store:
+        assert store.append(make_rows(5)) == (1, 5)
+        assert store.append(make_rows(7, first=6)) == (6, 12)
+    return directory
+
+
+def copy_store(template: Path, directory: Path) -> Path:
+    """A private copy of write_store's directory: the config and its state (store, head, head log).
+    Cheaper than writing one: each append fsyncs the store, its head and its log."""
+    shutil.copy2(template / "targets.yaml", directory / "targets.yaml")
+    shutil.copytree(template / "state", directory / "state")
+    return directory
+
+
+def db_path(directory: Path) -> Path:
+    return directory / "state" / "records.sqlite"
+
+
+def head_file(directory: Path) -> Path:
+    return Path(f"{db_path(directory)}.head")
+
+
+def records_cli(directory: Path, *args: str) -> Completed:
+    """`backup-agent --config DIR/targets.yaml records ARGS` in-process: exit code, stdout and stderr as bytes."""
+    return invoke(["--config", str(directory / "targets.yaml"), "records", *args], text=False)

@@ -202,7 +202,7 @@ def _load(run) -> None:
     _assert_honourable(config)
 
 
-EXAMPLES = int(os.environ.get("BACKUP_AGENT_PROPERTY_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("BACKUP_AGENT_PROPERTY_EXAMPLES", "30"))
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

@@ -13,12 +13,8 @@ import io
 import json
 import os
 import re
-import shutil
 import sqlite3
 import struct
-import subprocess
-import sys
-import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,37 +25,20 @@ from agent.config import parse_config
 from agent.models import CheckResult, CopyResult, DatasetResult, RunResult, Status
 from agent.records import COLUMNS, FIELDS, GENESIS, RecordStore, record_hash, rows_for_run
 from checks import policy_321
-from tests.support.cli import Completed, invoke
-from tests.support.records import CONFIG, age_of, make_rows
+from tests.support.records import CONFIG, age_of, copy_store, db_path, head_file, make_rows, write_store
+from tests.support.records import records_cli as cli
 
 
 @pytest.fixture(scope="module")
 def store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A config whose records store holds 12 records over three days (written, then closed), built
-    once: each append fsyncs the store, its head and its log, which costs more than copying them."""
-    directory = tmp_path_factory.mktemp("records-template")
-    (directory / "targets.yaml").write_text(CONFIG, encoding="utf-8")
-    with RecordStore(directory / "state" / "records.sqlite") as store:
-        assert store.append(make_rows(5)) == (1, 5)
-        assert store.append(make_rows(7, first=6)) == (6, 12)
-    return directory
+    """The records store every test starts from, written once (tests/support/records.write_store)."""
+    return write_store(tmp_path_factory.mktemp("records-template"))
 
 
 @pytest.fixture()
 def store_dir(tmp_path: Path, store_template: Path) -> Path:
-    """A private copy of the template: the config and its state directory (store, head, head log)."""
-    shutil.copy2(store_template / "targets.yaml", tmp_path / "targets.yaml")
-    shutil.copytree(store_template / "state", tmp_path / "state")
-    return tmp_path
-
-
-def db_path(directory: Path) -> Path:
-    return directory / "state" / "records.sqlite"
-
-
-def cli(directory: Path, *args: str) -> Completed:
-    """`backup-agent --config DIR/targets.yaml records ARGS`: exit code, stdout and stderr as bytes."""
-    return invoke(["--config", str(directory / "targets.yaml"), "records", *args], text=False)
+    """A config whose records store holds 12 records over three days: a private copy of the template."""
+    return copy_store(store_template, tmp_path)
 
 
 def assert_broken_at(directory: Path, number: int) -> None:
@@ -237,27 +216,6 @@ def test_exception_inside_the_append_transaction_leaves_the_store_consistent(sto
     assert cli(store_dir, "verify").returncode == 0
 
 
-def test_process_killed_inside_the_append_transaction_leaves_the_store_consistent(store_dir: Path) -> None:
-    """A real SIGKILL between two INSERTs of one run: the next open sees the 12 records before it."""
-    script = textwrap.dedent(f"""
-        import os, signal, sys
-        from tests.support.records import make_rows
-        from agent.records import RecordStore
-        def rows():
-            yield from make_rows(3, first=13)
-            os.kill(os.getpid(), signal.SIGKILL)
-        RecordStore({str(db_path(store_dir))!r}).append(rows())
-    """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60,
-                            cwd=Path(__file__).resolve().parents[2])
-    assert result.returncode == -9, result.stderr.decode()
-    with RecordStore(db_path(store_dir)) as store:
-        report = store.verify_chain()
-        assert report.ok and report.records == 12
-        assert store.append(make_rows(1, first=13)) == (13, 13)
-    assert cli(store_dir, "verify").returncode == 0
-
-
 # --- exports and filters
 
 
@@ -418,10 +376,6 @@ def test_records_cut_off_at_the_end_are_found_by_the_head_anchor(tmp_path) -> No
 # --- the tail: what remembers the newest record (agent.chain_head)
 
 
-def head_file(directory: Path) -> Path:
-    return Path(f"{db_path(directory)}.head")
-
-
 def head_log(directory: Path) -> Path:
     return db_path(directory).with_name("records-head.log")
 
@@ -498,29 +452,3 @@ def test_an_append_refuses_a_store_that_lost_its_tail(store_dir: Path) -> None:
         assert store.verify_chain().records == 9, "nothing appended"
         assert store.append(make_rows(2, first=10), accept_new_chain="test accepts the loss") == (10, 11)
         assert store.verify_chain().ok
-
-
-def test_a_crash_between_the_pending_head_and_the_commit_leaves_a_consistent_chain(store_dir: Path) -> None:
-    """SIGKILL right after the head was written for an append that never committed: the head names
-    the record it built on, so `records verify` stays intact and the next append goes on."""
-    script = textwrap.dedent(f"""
-        import os, signal, sys
-        from tests.support.records import make_rows
-        from agent import chain_head
-        from agent.records import RecordStore
-        real = chain_head.write_head
-        def write_then_die(store, head):
-            real(store, head)
-            os.kill(os.getpid(), signal.SIGKILL)
-        chain_head.write_head = write_then_die
-        RecordStore({str(db_path(store_dir))!r}).append(make_rows(3, first=13))
-    """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60,
-                            cwd=Path(__file__).resolve().parents[2])
-    assert result.returncode == -9, result.stderr.decode()
-    assert json.loads(head_file(store_dir).read_text())["pending"] is True
-    assert cli(store_dir, "verify").returncode == 0
-    with RecordStore(db_path(store_dir)) as store:
-        assert store.append(make_rows(1, first=13)) == (13, 13)
-    assert "pending" not in json.loads(head_file(store_dir).read_text())
-    assert cli(store_dir, "verify").returncode == 0

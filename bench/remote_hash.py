@@ -2,7 +2,7 @@
 downloading every file over SFTP and hashing it here.
 
 Starts its own OpenSSH server on 127.0.0.1 (a free port, its own host and client keys, key-only,
-tests/integration/ssh/ssh_helpers.running_sshd, the tests' own recipe), writes a tree of random files, measures both
+tests/support/sshd.running_sshd, the tests' own recipe), writes a tree of random files, measures both
 ways over the same kind of paramiko connection, and stops the server by its PID.
 
     .venv/bin/python bench/remote_hash.py [--size-mb 256] [--files 256]
@@ -31,18 +31,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.config import Target  # noqa: E402
-from agent.hashing import HashCache  # noqa: E402
-from agent.targets.base import TargetContext  # noqa: E402
 from agent.targets.ssh import SshTarget  # noqa: E402
-from tests.integration.ssh.ssh_helpers import Sshd, running_sshd  # noqa: E402
+from tests.support.sshd import Sshd, make_context, make_target, running_sshd  # noqa: E402
 
 
 def open_target(sshd: Sshd) -> SshTarget:
-    options = sshd.options(connect_timeout=10)
-    context = TargetContext(hash_cache=HashCache(None), now=time.time(), rehash_every=86400, hash_workers=2,
-                            command_timeout=600)
-    return SshTarget(Target("bench", "ssh", "cloud-vm", "bench", options), context)
+    return SshTarget(make_target("bench", **sshd.options(connect_timeout=10)), make_context(command_timeout=600))
 
 
 def main() -> None:

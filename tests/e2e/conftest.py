@@ -7,20 +7,13 @@ damage it work on a copy. Every test here is marked `e2e`.
 
 from __future__ import annotations
 
-import json
-import os
-import sqlite3
-import subprocess
-import sys
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-CLI = str(Path(sys.executable).with_name("backup-agent"))
+from tests.support.cli import Completed, agent_env, run_cli
+from tests.support.demo import Demo
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -29,61 +22,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.e2e)
-
-
-def agent_env(tmp: Path) -> dict[str, str]:
-    """The environment for the CLI: no inherited config path or pinned clock, HOME in the sandbox
-    so nothing (restic's cache included) is written outside it."""
-    env = {k: v for k, v in os.environ.items() if k not in ("BACKUP_AGENT_CONFIG", "BACKUP_AGENT_NOW")}
-    env["HOME"] = str(tmp / "home")
-    env["XDG_CACHE_HOME"] = str(tmp / "home" / ".cache")
-    return env
-
-
-@dataclass
-class Completed:
-    args: list[str]
-    returncode: int
-    stdout: str
-    stderr: str
-    seconds: float
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
-@dataclass
-class Demo:
-    directory: Path
-    config: Path
-    build: Completed  # the `demo` command itself (it also runs verify)
-    env: dict[str, str]
-
-    @property
-    def password(self) -> str:
-        return (self.directory / "secrets" / "restic.pass").read_text().strip()
-
-    @property
-    def records_db(self) -> Path:
-        return self.directory / "state" / "records.sqlite"
-
-    @property
-    def metrics_file(self) -> Path:
-        return self.directory / "metrics" / "backup_agent.prom"
-
-    def run(self, *args: str, config: Path | None = None, timeout: float = 300) -> Completed:
-        """Run `backup-agent --config CONFIG ARGS...` and return what it did."""
-        return run_cli(["--config", str(config or self.config), *args], self.env, timeout)
-
-    def record_count(self) -> int:
-        with sqlite3.connect(f"file:{self.records_db}?mode=ro", uri=True) as db:
-            return db.execute("SELECT count(*) FROM records").fetchone()[0]
-
-
-def run_cli(args: list[str], env: dict[str, str], timeout: float = 300) -> Completed:
-    started = time.monotonic()
-    result = subprocess.run([CLI, *args], capture_output=True, text=True, env=env, timeout=timeout)
-    return Completed([CLI, *args], result.returncode, result.stdout, result.stderr, time.monotonic() - started)
 
 
 @pytest.fixture(scope="session")

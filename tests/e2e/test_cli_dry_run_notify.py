@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Demo, run_cli
+from tests.support.cli import run_cli
+from tests.support.demo import Demo
 
 NOTIFY_KEY = "3f1c9a52-secret-ping-key"
 

@@ -9,7 +9,7 @@ import click
 import pytest
 
 from agent.cli import cli
-from tests.e2e.conftest import run_cli
+from tests.support.cli import run_cli
 
 
 def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

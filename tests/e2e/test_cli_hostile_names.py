@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.e2e.conftest import CLI, agent_env
-from tests.integration.names_support import NOT_UTF8, corrupt_in_place, write_hostile_tree
+from tests.support.cli import CLI, agent_env
+from tests.support.names import NOT_UTF8, corrupt_in_place, write_hostile_tree
 
 NEWLINE_NAME = "a\nb\\c"
 SHOWN = ("\\xff\\xfe", "a\\nb\\\\c")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Completed, Demo, run_cli
-from tests.e2e.test_cli_verify import EXPECTED_COPIES
+from tests.support.cli import Completed, run_cli
+from tests.support.demo import EXPECTED_COPIES, Demo
 
 
 def test_inventory_json_lists_every_copy(demo: Demo) -> None:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import yaml
 
-from tests.e2e.conftest import Completed, Demo
+from tests.support.cli import Completed
+from tests.support.demo import EXPECTED_COPIES, Demo
 
 STATUSES = {"pass", "fail", "error"}
 CHECK_STATUSES = STATUSES | {"skip"}
-EXPECTED_COPIES = {"platform-db": 5, "platform-files": 4, "finance-records": 4, "shipping-docs": 3}
 RPO = {"platform-db": 3600, "platform-files": 3600, "finance-records": 86400, "shipping-docs": 14400}
 RTO = {"platform-db": 14400, "platform-files": 14400, "finance-records": 172800, "shipping-docs": 86400}
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.e2e.conftest import agent_env, run_cli
+from tests.support.cli import agent_env, run_cli
 from tests.support.configs import REPO, minimal
 
 PASSWORD = "hunter2-correct-horse"

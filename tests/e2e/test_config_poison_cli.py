@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import CLI, agent_env
+from tests.support.cli import CLI, agent_env
 from tests.support.configs import minimal
 
 MEMORY_LIMIT = 2 * 2**30

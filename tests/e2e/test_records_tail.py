@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agent.metrics import hash_prefix
-from tests.integration.deploy_support import agent, samples, write_site
+from tests.support.site import agent, samples, write_site
 
 
 @pytest.fixture()

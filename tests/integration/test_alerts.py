@@ -24,7 +24,7 @@ import yaml
 from agent import metrics, recording
 from agent.config import load_config
 from agent.run import run_verification
-from tests.integration.deploy_support import write_site
+from tests.support.site import write_site
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "alerts" / "backup-agent.rules.yml"

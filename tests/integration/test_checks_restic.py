@@ -10,44 +10,25 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 from agent.models import Status
-from tests.integration.conftest import (
+from tests.support.restic import (
+    DATASET,
     PASSWORD,
     STALE_DAYS,
     STALE_TAG,
-    ResticTemplate,
-    Sandbox,
-    check_result,
-    copy_result,
-    dataset_result,
     flip_bytes,
-    mirror,
     pack_files,
     read_data_group,
-    statuses,
+    restic_layout,
 )
+from tests.support.sandbox import check_result, copy_result, dataset_result, mirror, statuses
 
 pytestmark = pytest.mark.integration
 
-DATASET = "platform-db"
 GROUPS = 3
-
-
-def restic_layout(sandbox: Sandbox, template: ResticTemplate, repo: Path, **copy_extra) -> None:
-    """A primary on the droplet stand-in and one restic copy on the NAS stand-in (2-2-1 policy,
-    so a healthy copy makes a compliant dataset and any broken one does not)."""
-    sandbox.target("droplet", "cloud-vm", "do-sgp1")
-    sandbox.target("nas", "nas", "office")
-    sandbox.dataset(
-        DATASET,
-        primary=sandbox.files_copy("droplet", template.data, stamp=None),
-        copies=[sandbox.restic_copy("nas", repo, **copy_extra)],
-        policy={"copies": 2, "media": 2, "offsite": 1},
-    )
 
 
 def assert_never_pass_beyond_reachable(copy) -> None:

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from agent.exporter import parse_listen
-from tests.integration.deploy_support import AGENT, agent, free_port, samples, stop, wait_http, write_site
+from tests.support.servers import free_port, stop, wait_http
+from tests.support.site import AGENT, agent, samples, write_site
 
 
 @pytest.fixture

@@ -24,10 +24,11 @@ from agent.records import RecordStore
 from agent.restic import ResticError, ResticFailure, ResticRepository
 from agent.state import StateStore
 from agent.targets.base import ResticLocation
-from tests.integration.conftest import copy_result, mounted_tmpfs, statuses
-from tests.integration.deploy_support import agent, write_site
-from tests.integration.test_checks_restic import restic_layout
-from tests.unit.test_records import make_rows
+from tests.support.mounts import mounted_tmpfs
+from tests.support.records import make_rows
+from tests.support.restic import restic_layout
+from tests.support.sandbox import copy_result, statuses
+from tests.support.site import agent, write_site
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 

@@ -18,19 +18,10 @@ import pytest
 
 from agent.clock import CLOCK_SKEW_SECONDS
 from agent.models import Status
-from tests.integration.conftest import (
-    FRESH_TAG,
-    STALE_DAYS,
-    STALE_TAG,
-    Sandbox,
-    check_result,
-    copy_result,
-    dataset_result,
-    mirror,
-    statuses,
-)
-from tests.integration.names_support import corrupt_in_place
-from tests.integration.restore_support import leftover_scratch, restore_test, restore_verify
+from tests.support.names import corrupt_in_place
+from tests.support.restic import FRESH_TAG, STALE_DAYS, STALE_TAG
+from tests.support.restore import leftover_scratch, restore_test, restore_verify
+from tests.support.sandbox import Sandbox, check_result, copy_result, dataset_result, mirror, statuses
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from agent.models import Status
-from tests.integration.conftest import Sandbox, check_result, copy_result, statuses
-from tests.integration.names_support import (
+from tests.support.names import (
     HOSTILE,
     HOSTILE_IDS,
     NOT_UTF8,
@@ -28,7 +27,8 @@ from tests.integration.names_support import (
     make_hostile_repo,
     write_hostile_tree,
 )
-from tests.integration.restore_support import leftover_scratch, restore_test, restore_verify
+from tests.support.restore import leftover_scratch, restore_test, restore_verify
+from tests.support.sandbox import Sandbox, check_result, copy_result, statuses
 
 pytestmark = pytest.mark.integration
 

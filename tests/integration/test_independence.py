@@ -24,16 +24,8 @@ import pytest
 
 from agent.models import Status
 from agent.records import RecordStore
-from tests.integration.conftest import (
-    FRESH_TAG,
-    ResticTemplate,
-    Sandbox,
-    check_result,
-    copy_result,
-    dataset_result,
-    mirror,
-    statuses,
-)
+from tests.support.restic import FRESH_TAG, ResticTemplate
+from tests.support.sandbox import Sandbox, check_result, copy_result, dataset_result, mirror, statuses
 
 pytestmark = pytest.mark.integration
 

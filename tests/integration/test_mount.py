@@ -14,15 +14,9 @@ from pathlib import Path
 import pytest
 
 from agent.models import Status
-from tests.integration.conftest import (
-    ResticTemplate,
-    Sandbox,
-    check_result,
-    copy_result,
-    mirror,
-    mounted_tmpfs,
-    statuses,
-)
+from tests.support.mounts import mounted_tmpfs
+from tests.support.restic import ResticTemplate
+from tests.support.sandbox import Sandbox, check_result, copy_result, mirror, statuses
 
 pytestmark = pytest.mark.integration
 

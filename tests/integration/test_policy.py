@@ -11,14 +11,8 @@ from pathlib import Path
 import pytest
 
 from agent.models import Status
-from tests.integration.conftest import (
-    Sandbox,
-    copy_result,
-    dataset_result,
-    flip_bytes,
-    mirror,
-    statuses,
-)
+from tests.support.restic import flip_bytes
+from tests.support.sandbox import Sandbox, copy_result, dataset_result, mirror, statuses
 
 pytestmark = pytest.mark.integration
 

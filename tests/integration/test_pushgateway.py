@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from agent.pushgateway import mask_url
-from tests.integration.deploy_support import agent, free_port, samples, stop, wait_http, write_site
+from tests.support.servers import free_port, stop, wait_http
+from tests.support.site import agent, samples, write_site
 
 GATEWAY = "/usr/bin/prometheus-pushgateway"
 

@@ -22,7 +22,8 @@ import pytest
 
 from agent.records import FORM_DRILL, RecordStore
 from reports import build_report
-from tests.integration.conftest import ResticTemplate, Sandbox
+from tests.support.restic import ResticTemplate
+from tests.support.sandbox import Sandbox
 
 pytestmark = pytest.mark.integration
 

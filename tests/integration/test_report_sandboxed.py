@@ -24,7 +24,7 @@ import pytest
 from agent.records import RecordStore, rows_for_run
 from reports import build_report
 from reports.render_html import render_html
-from tests.integration.conftest import Sandbox, mirror
+from tests.support.sandbox import Sandbox, mirror
 
 pytestmark = pytest.mark.integration
 

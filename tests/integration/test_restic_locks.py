@@ -23,8 +23,8 @@ import pytest
 
 from agent.models import Status
 from agent.restic_locks import LEDGER_NAME, ChildLedger
-from tests.integration.conftest import ResticTemplate, Sandbox, check_result, copy_result, statuses
-from tests.integration.restic_lock_support import (
+from tests.support.restic import DATASET, ResticTemplate, restic_layout
+from tests.support.restic_locks import (
     HungIndex,
     blocked_on_fifo,
     check_json,
@@ -37,7 +37,7 @@ from tests.integration.restic_lock_support import (
     start_agent,
     wait_until,
 )
-from tests.integration.test_checks_restic import DATASET, restic_layout
+from tests.support.sandbox import Sandbox, check_result, copy_result, statuses
 
 pytestmark = pytest.mark.integration
 

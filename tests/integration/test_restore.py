@@ -22,20 +22,10 @@ from agent.metrics import render
 from agent.models import Status
 from agent.records import FORM_DRILL, RecordStore
 from agent.restore import LISTING_SIZE_SOURCE, STATS_SIZE_SOURCE
-from tests.integration.conftest import (
-    PASSWORD,
-    STALE_TAG,
-    ResticTemplate,
-    Sandbox,
-    check_result,
-    copy_result,
-    flip_bytes,
-    mirror,
-    mounted_tmpfs,
-    pack_files,
-    statuses,
-)
-from tests.integration.restore_support import leftover_scratch, restore_test, restore_verify
+from tests.support.mounts import mounted_tmpfs
+from tests.support.restic import PASSWORD, STALE_TAG, ResticTemplate, flip_bytes, pack_files
+from tests.support.restore import leftover_scratch, restore_test, restore_verify
+from tests.support.sandbox import Sandbox, check_result, copy_result, mirror, statuses
 
 pytestmark = pytest.mark.integration
 

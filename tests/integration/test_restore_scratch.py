@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from agent.models import Status
-from tests.integration.conftest import ResticTemplate, Sandbox, check_result, copy_result, mirror
-from tests.integration.restore_support import restore_verify
+from tests.support.restic import ResticTemplate
+from tests.support.restore import restore_verify
+from tests.support.sandbox import Sandbox, check_result, copy_result, mirror
 
 pytestmark = pytest.mark.integration
 

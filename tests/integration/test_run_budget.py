@@ -8,7 +8,7 @@ import pytest
 
 from agent import metrics
 from agent.models import Status
-from tests.integration.conftest import check_result, copy_result, mirror, statuses
+from tests.support.sandbox import check_result, copy_result, mirror, statuses
 
 pytestmark = pytest.mark.integration
 

@@ -106,3 +106,50 @@ def test_parse_anchor(text: str, number: int, digest: str) -> None:
 def test_parse_anchor_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="NUMBER:HASH"):
         chain_head.parse_anchor(text)
+
+
+# --- reading what is beside the store: one row per head file or log line ------------------------------
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (json.dumps({"record_no": 12, "hash": H[12]}), Head(12, H[12])),
+    (json.dumps({"record_no": "12", "hash": H[12]}), Head(12, H[12])),
+    (json.dumps({"record_no": 12, "hash": H[12], "pending": True, "base_record_no": 9, "base_hash": H[9]}),
+     Head(12, H[12], Anchor(9, H[9], "head file (head before an unconfirmed append)"))),
+    (json.dumps({"record_no": 12, "hash": H[12], "pending": False, "base_record_no": 9}), Head(12, H[12])),
+])
+def test_read_head(tmp_path: Path, text: str, expected: Head) -> None:
+    store = tmp_path / "records.sqlite"
+    chain_head.head_path(store).write_text(text)
+    assert chain_head.read_head(store) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "", "{not json", "[]", "12", json.dumps({"hash": H[12]}), json.dumps({"record_no": 12}),
+    json.dumps({"record_no": "twelve", "hash": H[12]}),
+    json.dumps({"record_no": 12, "hash": H[12], "pending": True, "base_record_no": 9}),
+], ids=["empty", "torn", "list", "number", "no-number", "no-hash", "word", "pending-without-base"])
+def test_a_head_that_does_not_parse_is_unreadable_never_absent(tmp_path: Path, text: str) -> None:
+    store = tmp_path / "records.sqlite"
+    chain_head.head_path(store).write_text(text)
+    with pytest.raises(chain_head.HeadUnreadable, match="unreadable"):
+        chain_head.read_head(store)
+
+
+def test_no_head_file_is_no_head(tmp_path: Path) -> None:
+    assert chain_head.read_head(tmp_path / "records.sqlite") is None
+
+
+@pytest.mark.parametrize(("lines", "numbers"), [
+    ([], []),
+    ([{"record_no": 3, "hash": H[3]}, {"record_no": 5, "hash": H[5]}], [3, 5]),
+    ([{"record_no": 3, "hash": H[3]}, {"event": "new-chain"}, {"record_no": 1, "hash": H[1]}], [1]),
+    ([{"record_no": 3, "hash": H[3]}, {"event": "new-chain"}], []),
+    ([{"record_no": 3, "hash": H[3]}, '{"record_no": 4, "ha', {"record_no": 5, "hash": H[5]}], [3, 5]),
+    (["not json", "[]", '"text"', {"record_no": "x", "hash": H[3]}, {"record_no": 6}, {"at": "2026"}], []),
+], ids=["empty", "appends", "new-chain", "new-chain-last", "torn-line", "garbage"])
+def test_read_log(tmp_path: Path, lines: list, numbers: list[int]) -> None:
+    store = tmp_path / "records.sqlite"
+    chain_head.log_path(store).write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n"
+                                                  for line in lines))
+    assert [anchor.record_no for anchor in chain_head.read_log(store)] == numbers

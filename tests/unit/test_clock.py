@@ -76,3 +76,44 @@ def test_metrics_export_no_age_for_a_backup_dated_in_the_future(tmp_path: Path):
     text = render(run).decode()
     assert "backup_agent_copy_last_backup_timestamp_seconds{" in text
     assert "backup_agent_copy_age_seconds{" not in text  # 0 would read as perfectly fresh
+
+
+# --- times an operator types (records list/export --since/--until, --tz) --------------------------
+
+SHANGHAI = clock.parse_zone("Asia/Shanghai")
+
+
+@pytest.mark.parametrize(("text", "zone", "expected"), [
+    ("2026-11-24", None, "2026-11-24T00:00:00Z"),
+    ("2026-11-24", SHANGHAI, "2026-11-23T16:00:00Z"),  # that day from 00:00 in the zone
+    ("2026-11-24T03:00:00Z", None, "2026-11-24T03:00:00Z"),
+    ("2026-11-24t03:00:00z", SHANGHAI, "2026-11-24T03:00:00Z"),  # an explicit Z wins over --tz
+    ("2026-11-24T11:00:00+08:00", None, "2026-11-24T03:00:00Z"),
+    ("2026-11-24T11:00+0800", None, "2026-11-24T03:00:00Z"),
+    ("2026-11-24 11:00", SHANGHAI, "2026-11-24T03:00:00Z"),  # no offset: in the zone
+    ("2026-11-24T03:00:00.5Z", None, "2026-11-24T03:00:00.500000Z"),
+    ("  2026-11-24  ", None, "2026-11-24T00:00:00Z"),
+])
+def test_parse_moment(text: str, zone, expected: str) -> None:
+    assert clock.iso(clock.parse_moment(text, zone)) == expected
+
+
+@pytest.mark.parametrize("text", ["", "yesterday", "zzz", "2026-13-01", "2026-02-30", "2026-11-24T25:00",
+                                  "24/11/2026", "1764000000", "2026-11-24T03:00:00+25:00", "2026-11-24T03"])
+def test_parse_moment_refuses_what_is_not_a_time(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a time"):
+        clock.parse_moment(text)
+
+
+@pytest.mark.parametrize(("text", "offset_hours"), [
+    ("UTC", 0), ("z", 0), ("+08:00", 8), ("UTC+8", 8), ("-0530", -5.5), ("+14", 14), ("Asia/Shanghai", 8),
+])
+def test_parse_zone(text: str, offset_hours: float) -> None:
+    zone = clock.parse_zone(text)
+    assert zone.utcoffset(datetime(2026, 11, 24)) == timedelta(hours=offset_hours)
+
+
+@pytest.mark.parametrize("text", ["Mars/Olympus", "+15:00", "UTC+99", "8", "", "../etc/passwd"])
+def test_parse_zone_refuses(text: str) -> None:
+    with pytest.raises(ValueError, match="--tz"):
+        clock.parse_zone(text)

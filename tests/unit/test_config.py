@@ -1,4 +1,5 @@
-"""targets.yaml validation, seen the way a user sees it: the real CLI run as a subprocess.
+"""targets.yaml validation, seen the way a user sees it: the CLI's own main() (in this process,
+tests/support/cli.invoke; the installed script as a subprocess: tests/e2e/test_cli_smoke.py).
 
 Every malformed config must make `backup-agent --config F verify` exit 2 with a message naming
 the file and the key path, list every problem at once, and leave nothing behind (no records
@@ -8,8 +9,6 @@ store, no metrics file, no state directory): a config error means nothing was ch
 from __future__ import annotations
 
 import copy
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,9 @@ import yaml
 
 from agent.config import load_config
 from agent.errors import ConfigError
+from tests.support.cli import Completed, invoke
+from tests.support.configs import REPO
 
-REPO = Path(__file__).resolve().parents[2]
-CLI = str(Path(sys.executable).with_name("backup-agent"))
 INLINE_SECRET = "correct-horse-battery-staple-31337"
 
 # A small, valid config. Relative paths resolve against the file's directory, so a run would
@@ -62,9 +61,8 @@ def base() -> dict[str, Any]:
     return copy.deepcopy(BASE)
 
 
-def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([CLI, "--config", str(config), *args], capture_output=True, text=True, timeout=60,
-                          cwd=config.parent)
+def run_cli(config: Path, *args: str) -> Completed:
+    return invoke(["--config", str(config), *args], cwd=config.parent)
 
 
 def write(tmp_path: Path, document: Any = None, text: str | None = None) -> Path:
@@ -205,8 +203,7 @@ def test_malformed_text_exits_2(tmp_path: Path, case: str) -> None:
 
 
 def test_missing_config_file_exits_2(tmp_path: Path) -> None:
-    result = subprocess.run([CLI, "--config", str(tmp_path / "nope.yaml"), "verify"], capture_output=True,
-                            text=True, timeout=60, cwd=tmp_path)
+    result = invoke(["--config", str(tmp_path / "nope.yaml"), "verify"], cwd=tmp_path)
     assert result.returncode == 2
     assert "nope.yaml" in result.stderr and "not found" in result.stderr
     assert list(tmp_path.iterdir()) == []
@@ -333,8 +330,7 @@ def test_repository_targets_yaml_validates(monkeypatch: pytest.MonkeyPatch) -> N
         pytest.skip("the repository's targets.yaml is not written yet")
     # Its secrets are under ${CREDENTIALS_DIRECTORY}, and the files it names are not on this machine.
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", "/etc/backup-agent/credentials")
-    result = subprocess.run([CLI, "--config", str(example), "config", "check", "--offline"], capture_output=True,
-                            text=True, timeout=60)
+    result = invoke(["--config", str(example), "config", "check", "--offline"])
     assert result.returncode == 0, result.stderr
     config = load_config(example)
     assert {"droplet", "nas", "ssd", "hdd", "offsite"} <= set(config.targets)

@@ -2,8 +2,9 @@
 crash consistency, and the CSV / JSONL exports.
 
 Tampering is done the way an attacker or a bad disk would do it: bytes of the SQLite file edited
-directly, or rows changed after the triggers are dropped. `backup-agent records verify` (the real
-CLI, as a subprocess) must exit 1 and name the record."""
+directly, or rows changed after the triggers are dropped. `backup-agent records verify` (the CLI's
+own main(), in this process: tests/support/cli.invoke; as a subprocess: tests/e2e/test_cli_smoke.py)
+must exit 1 and name the record."""
 
 from __future__ import annotations
 
@@ -14,9 +15,6 @@ import os
 import re
 import sqlite3
 import struct
-import subprocess
-import sys
-import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,61 +25,20 @@ from agent.config import parse_config
 from agent.models import CheckResult, CopyResult, DatasetResult, RunResult, Status
 from agent.records import COLUMNS, FIELDS, GENESIS, RecordStore, record_hash, rows_for_run
 from checks import policy_321
-
-CLI = str(Path(sys.executable).with_name("backup-agent"))
-DAYS = ("2026-11-01", "2026-11-02", "2026-11-03")
-
-CONFIG = """\
-agent: {state_dir: state, metrics_file: metrics/m.prom, scratch_dir: scratch, operator: 王婧}
-processes: {finance-payments: {name: "财务付款 / Finance payments", rpo: 24h, rto: 48h}}
-targets:
-  droplet: {kind: local, medium: cloud-vm, location: do-sgp1, require_mount: false}
-datasets:
-  finance-records:
-    process: finance-payments
-    primary: {target: droplet, form: files, path: primary}
-"""
+from tests.support.records import CONFIG, age_of, copy_store, db_path, head_file, make_rows, write_store
+from tests.support.records import records_cli as cli
 
 
-def age_of(number: int) -> float:
-    """A distinctive REAL per record, so its 8 stored bytes can be found in the file."""
-    return 12345.678 + number / 1000
-
-
-def make_rows(count: int, first: int = 1) -> list[dict[str, Any]]:
-    """Rows as rows_for_run makes them; record i is recorded on DAYS[(i-1) // 4 % 3]."""
-    rows = []
-    for number in range(first, first + count):
-        rows.append({
-            "form": "QEF-19-05", "run_id": f"run-{(number - 1) // 4}", "kind": "check",
-            "recorded_at": f"{DAYS[(number - 1) // 4 % 3]}T0{number % 10}:00:00Z",
-            "dataset": "finance-records", "process": "finance-payments", "target": "nas", "role": "backup",
-            "form_of_copy": "restic", "medium": "nas", "location": "office", "check_name": "freshness",
-            "result": "pass", "detail": f"detail-marker-{number:04d} 最后备份 within RPO",
-            "last_backup_at": "2026-11-01T00:00:00Z", "age_seconds": age_of(number), "rpo_seconds": 86400.0,
-            "rto_seconds": 172800.0, "measured": json.dumps({"n": number}), "tool_versions": '{"restic": "0.14.0"}',
-            "agent_host": "vm", "operator": "王婧",
-        })
-    return rows
+@pytest.fixture(scope="module")
+def store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The records store every test starts from, written once (tests/support/records.write_store)."""
+    return write_store(tmp_path_factory.mktemp("records-template"))
 
 
 @pytest.fixture()
-def store_dir(tmp_path: Path) -> Path:
-    """A config whose records store holds 12 records over three days (written, then closed)."""
-    (tmp_path / "targets.yaml").write_text(CONFIG, encoding="utf-8")
-    with RecordStore(tmp_path / "state" / "records.sqlite") as store:
-        assert store.append(make_rows(5)) == (1, 5)
-        assert store.append(make_rows(7, first=6)) == (6, 12)
-    return tmp_path
-
-
-def db_path(directory: Path) -> Path:
-    return directory / "state" / "records.sqlite"
-
-
-def cli(directory: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([CLI, "--config", str(directory / "targets.yaml"), "records", *args],
-                          capture_output=True, timeout=60)
+def store_dir(tmp_path: Path, store_template: Path) -> Path:
+    """A config whose records store holds 12 records over three days: a private copy of the template."""
+    return copy_store(store_template, tmp_path)
 
 
 def assert_broken_at(directory: Path, number: int) -> None:
@@ -259,28 +216,6 @@ def test_exception_inside_the_append_transaction_leaves_the_store_consistent(sto
     assert cli(store_dir, "verify").returncode == 0
 
 
-def test_process_killed_inside_the_append_transaction_leaves_the_store_consistent(store_dir: Path) -> None:
-    """A real SIGKILL between two INSERTs of one run: the next open sees the 12 records before it."""
-    script = textwrap.dedent(f"""
-        import os, signal, sys
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from test_records import make_rows
-        from agent.records import RecordStore
-        def rows():
-            yield from make_rows(3, first=13)
-            os.kill(os.getpid(), signal.SIGKILL)
-        RecordStore({str(db_path(store_dir))!r}).append(rows())
-    """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60,
-                            cwd=Path(__file__).resolve().parents[2])
-    assert result.returncode == -9, result.stderr.decode()
-    with RecordStore(db_path(store_dir)) as store:
-        report = store.verify_chain()
-        assert report.ok and report.records == 12
-        assert store.append(make_rows(1, first=13)) == (13, 13)
-    assert cli(store_dir, "verify").returncode == 0
-
-
 # --- exports and filters
 
 
@@ -441,10 +376,6 @@ def test_records_cut_off_at_the_end_are_found_by_the_head_anchor(tmp_path) -> No
 # --- the tail: what remembers the newest record (agent.chain_head)
 
 
-def head_file(directory: Path) -> Path:
-    return Path(f"{db_path(directory)}.head")
-
-
 def head_log(directory: Path) -> Path:
     return db_path(directory).with_name("records-head.log")
 
@@ -521,30 +452,3 @@ def test_an_append_refuses_a_store_that_lost_its_tail(store_dir: Path) -> None:
         assert store.verify_chain().records == 9, "nothing appended"
         assert store.append(make_rows(2, first=10), accept_new_chain="test accepts the loss") == (10, 11)
         assert store.verify_chain().ok
-
-
-def test_a_crash_between_the_pending_head_and_the_commit_leaves_a_consistent_chain(store_dir: Path) -> None:
-    """SIGKILL right after the head was written for an append that never committed: the head names
-    the record it built on, so `records verify` stays intact and the next append goes on."""
-    script = textwrap.dedent(f"""
-        import os, signal, sys
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from test_records import make_rows
-        from agent import chain_head
-        from agent.records import RecordStore
-        real = chain_head.write_head
-        def write_then_die(store, head):
-            real(store, head)
-            os.kill(os.getpid(), signal.SIGKILL)
-        chain_head.write_head = write_then_die
-        RecordStore({str(db_path(store_dir))!r}).append(make_rows(3, first=13))
-    """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60,
-                            cwd=Path(__file__).resolve().parents[2])
-    assert result.returncode == -9, result.stderr.decode()
-    assert json.loads(head_file(store_dir).read_text())["pending"] is True
-    assert cli(store_dir, "verify").returncode == 0
-    with RecordStore(db_path(store_dir)) as store:
-        assert store.append(make_rows(1, first=13)) == (13, 13)
-    assert "pending" not in json.loads(head_file(store_dir).read_text())
-    assert cli(store_dir, "verify").returncode == 0

@@ -21,8 +21,9 @@ from click.testing import CliRunner
 import agent.run
 from agent.cli import cli
 from agent.records import RecordStore
-from tests.integration.conftest import FRESH_TAG, Sandbox, mirror
-from tests.integration.s3.conftest import SeaweedServer, new_bucket_name, upload_repository, upload_tree
+from tests.support.restic import FRESH_TAG
+from tests.support.sandbox import Sandbox, mirror
+from tests.support.seaweed import SeaweedServer, new_bucket_name, upload_repository, upload_tree
 
 pytestmark = pytest.mark.integration
 

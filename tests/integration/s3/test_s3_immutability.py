@@ -10,8 +10,8 @@ import shutil
 import pytest
 
 from agent.models import Status
-from tests.integration.conftest import Sandbox, check_result, copy_result, dataset_result, statuses
-from tests.integration.s3.conftest import new_bucket_name, upload_tree
+from tests.support.sandbox import Sandbox, check_result, copy_result, dataset_result, statuses
+from tests.support.seaweed import new_bucket_name, upload_tree
 
 pytestmark = pytest.mark.integration
 

@@ -11,15 +11,9 @@ from pathlib import Path
 import pytest
 
 from agent.models import Status
-from tests.integration.conftest import (
-    FRESH_TAG,
-    Sandbox,
-    check_result,
-    copy_result,
-    dataset_result,
-    statuses,
-)
-from tests.integration.s3.conftest import SeaweedServer, new_bucket_name, upload_repository, upload_tree
+from tests.support.restic import FRESH_TAG
+from tests.support.sandbox import Sandbox, check_result, copy_result, dataset_result, statuses
+from tests.support.seaweed import SeaweedServer, new_bucket_name, upload_repository, upload_tree
 
 pytestmark = pytest.mark.integration
 

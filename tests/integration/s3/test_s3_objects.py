@@ -14,8 +14,8 @@ import pytest
 
 from agent.models import Status
 from agent.output import run_document
-from tests.integration.conftest import Sandbox, check_result, copy_result, dataset_result, statuses
-from tests.integration.s3.conftest import SeaweedServer, new_bucket_name, upload_tree
+from tests.support.sandbox import Sandbox, check_result, copy_result, dataset_result, statuses
+from tests.support.seaweed import SeaweedServer, new_bucket_name, upload_tree
 
 pytestmark = pytest.mark.integration
 

@@ -14,17 +14,9 @@ import pytest
 
 from agent.models import Status
 from agent.output import run_document
-from tests.integration.conftest import (
-    FRESH_TAG,
-    STALE_TAG,
-    Sandbox,
-    check_result,
-    copy_result,
-    flip_bytes,
-    pack_files,
-    statuses,
-)
-from tests.integration.s3.conftest import upload_repository
+from tests.support.restic import FRESH_TAG, STALE_TAG, flip_bytes, pack_files
+from tests.support.sandbox import Sandbox, check_result, copy_result, statuses
+from tests.support.seaweed import upload_repository
 
 pytestmark = pytest.mark.integration
 

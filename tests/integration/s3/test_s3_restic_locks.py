@@ -12,9 +12,9 @@ import time
 import pytest
 
 from agent.models import Status
-from tests.integration.conftest import Sandbox, check_result, copy_result, statuses
-from tests.integration.restic_lock_support import descendants, ended, kill_all, restic_processes, start_agent
-from tests.integration.s3.conftest import new_bucket_name, upload_repository
+from tests.support.restic_locks import descendants, ended, kill_all, restic_processes, start_agent
+from tests.support.sandbox import Sandbox, check_result, copy_result, statuses
+from tests.support.seaweed import new_bucket_name, upload_repository
 
 pytestmark = pytest.mark.integration
 

@@ -27,10 +27,11 @@ from agent.models import Status
 from agent.records import FORM_DRILL, RecordStore
 from agent.restore import LISTING_SIZE_SOURCE
 from agent.targets.s3 import S3Target
-from tests.integration.conftest import FRESH_TAG, Sandbox, flip_bytes, pack_files
-from tests.integration.restore_support import assert_measured_pass, leftover_scratch, restore_test, tree_size
-from tests.integration.s3.conftest import SeaweedServer, upload_repository, upload_tree
-from tests.integration.ssh.ssh_helpers import make_context
+from tests.support.restic import FRESH_TAG, flip_bytes, pack_files
+from tests.support.restore import assert_measured_pass, leftover_scratch, restore_test, tree_size
+from tests.support.sandbox import Sandbox
+from tests.support.seaweed import SeaweedServer, upload_repository, upload_tree
+from tests.support.sshd import make_context
 
 pytestmark = pytest.mark.integration
 

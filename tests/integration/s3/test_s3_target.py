@@ -15,7 +15,7 @@ from agent.hashing import HashCache
 from agent.targets import open_target
 from agent.targets.base import TargetContext
 from agent.targets.s3 import S3Target, full_object_sha256
-from tests.integration.s3.conftest import free_ports
+from tests.support.seaweed import free_ports
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ import pytest
 
 from agent.targets.base import TargetContext
 from agent.targets.ssh import SshTarget
-from tests.integration.ssh.ssh_helpers import Sshd, make_context, make_target, running_sshd, sshd_available
+from tests.support.sshd import Sshd, make_context, make_target, running_sshd, sshd_available
 
 pytestmark = pytest.mark.integration
 

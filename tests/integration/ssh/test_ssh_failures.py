@@ -13,7 +13,7 @@ import time
 import pytest
 
 from agent.errors import TargetUnavailable
-from tests.integration.ssh.ssh_helpers import make_context
+from tests.support.sshd import make_context
 
 pytestmark = pytest.mark.integration
 

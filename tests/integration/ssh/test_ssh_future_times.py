@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from agent.models import Status
-from tests.integration.conftest import Sandbox, check_result, copy_result, mirror, statuses
-from tests.integration.names_support import corrupt_in_place
-from tests.integration.ssh.ssh_helpers import target_config
+from tests.support.names import corrupt_in_place
+from tests.support.sandbox import Sandbox, check_result, copy_result, mirror, statuses
+from tests.support.sshd import target_config
 
 pytestmark = pytest.mark.integration
 

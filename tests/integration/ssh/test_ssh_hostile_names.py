@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from agent.models import Status
-from tests.integration.conftest import Sandbox, check_result, copy_result, statuses
-from tests.integration.names_support import (
+from tests.support.names import (
     HOSTILE,
     HOSTILE_IDS,
     NOT_UTF8,
@@ -29,8 +28,9 @@ from tests.integration.names_support import (
     make_hostile_repo,
     write_hostile_tree,
 )
-from tests.integration.restore_support import leftover_scratch, restore_test
-from tests.integration.ssh.ssh_helpers import target_config
+from tests.support.restore import leftover_scratch, restore_test
+from tests.support.sandbox import Sandbox, check_result, copy_result, statuses
+from tests.support.sshd import target_config
 
 pytestmark = pytest.mark.integration
 

@@ -15,15 +15,8 @@ from pathlib import Path
 import pytest
 
 from agent.models import Status
-from tests.integration.conftest import (
-    FRESH_TAG,
-    Sandbox,
-    check_result,
-    copy_result,
-    dataset_result,
-    mirror,
-    statuses,
-)
+from tests.support.restic import FRESH_TAG
+from tests.support.sandbox import Sandbox, check_result, copy_result, dataset_result, mirror, statuses
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agent.records import RecordStore
-from tests.integration.conftest import Sandbox, mirror
+from tests.support.sandbox import Sandbox, mirror
 
 pytestmark = pytest.mark.integration
 

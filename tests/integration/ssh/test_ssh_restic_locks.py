@@ -1,6 +1,6 @@
 """A stale restic lock on a repository reached over SFTP (the test sshd): the agent and its restic
 are SIGKILLed together while `restic check` holds its lock (the SFTP server hangs reading a FIFO
-index, see restic_lock_support); the next night removes that lock over SFTP, records it, and passes.
+index, see tests/support/restic_locks.py); the next night removes that lock over SFTP, records it, and passes.
 The same on a local repository, and what must never be removed: tests/integration/test_restic_locks.py."""
 
 from __future__ import annotations
@@ -8,8 +8,7 @@ from __future__ import annotations
 import pytest
 
 from agent.models import Status
-from tests.integration.conftest import Sandbox, check_result, copy_result, statuses
-from tests.integration.restic_lock_support import (
+from tests.support.restic_locks import (
     HungIndex,
     descendants,
     ended,
@@ -18,6 +17,7 @@ from tests.integration.restic_lock_support import (
     restic_holding_lock,
     start_agent,
 )
+from tests.support.sandbox import Sandbox, check_result, copy_result, statuses
 
 pytestmark = pytest.mark.integration
 

@@ -3,7 +3,7 @@ the "nas" fetched over SFTP, and restic over SFTP restoring into the agent's loc
 
 Healthy → pass with the throughput and projected full restore time recorded; a file altered in
 the remote copy (an edited mirror file, a flipped byte in the pack holding a file's data) → fail
-naming that file. The restic repository is the session's template (tests/integration/conftest.py),
+naming that file. The restic repository is the session's template (tests/support/restic.py),
 copied per test; the sshd serves this machine's filesystem, so a local path is the remote path.
 """
 
@@ -16,15 +16,9 @@ import pytest
 
 from agent.models import Status
 from agent.restore import LISTING_SIZE_SOURCE
-from tests.integration.conftest import (
-    FRESH_TAG,
-    PASSWORD,
-    Sandbox,
-    flip_bytes,
-    mirror,
-    pack_files,
-)
-from tests.integration.restore_support import assert_measured_pass, leftover_scratch, restore_test, tree_size
+from tests.support.restic import FRESH_TAG, PASSWORD, flip_bytes, pack_files
+from tests.support.restore import assert_measured_pass, leftover_scratch, restore_test, tree_size
+from tests.support.sandbox import Sandbox, mirror
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 
 from agent.errors import TargetUnavailable
 from agent.hashing import FileEntry, HashCache, scan_tree
-from tests.integration.ssh.ssh_helpers import make_context
+from tests.support.sshd import make_context
 
 pytestmark = pytest.mark.integration
 

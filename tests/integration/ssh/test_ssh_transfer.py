@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from tests.integration.ssh.ssh_helpers import make_context
+from tests.support.sshd import make_context
 
 pytestmark = pytest.mark.integration
 

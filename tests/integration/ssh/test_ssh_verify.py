@@ -20,7 +20,8 @@ from agent.checking import RunOptions
 from agent.config import load_config
 from agent.models import Status
 from agent.run import run_verification, select_datasets
-from tests.integration.ssh.ssh_helpers import free_port, keygen
+from tests.support.servers import free_port
+from tests.support.sshd import keygen
 
 pytestmark = pytest.mark.integration
 

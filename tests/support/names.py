@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import flip_bytes
+from tests.support.restic import flip_bytes
 
 NOT_UTF8 = os.fsdecode(b"\xff\xfe")
 # name -> how the agent shows it in a detail (agent.names.show: one printable, unambiguous form)

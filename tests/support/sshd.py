@@ -1,5 +1,5 @@
-"""Helpers shared by the ssh tests (a uniquely named module: `conftest` may mean another directory's),
-and the recipe of the real OpenSSH server they (and bench/remote_hash.py) run on 127.0.0.1."""
+"""The ssh tests' helpers and the recipe of the real OpenSSH server they (and bench/remote_hash.py)
+run on 127.0.0.1: its own host and client keys, key-only, known_hosts pinning `[127.0.0.1]:PORT`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from agent.config import Target
 from agent.hashing import HashCache
 from agent.targets.base import TargetContext
-from tests.integration.deploy_support import free_port, stop
+from tests.support.servers import free_port, stop
 
 
 def make_context(command_timeout: float = 60, hash_workers: int = 2, cache: HashCache | None = None) -> TargetContext:
@@ -54,7 +54,6 @@ def target_config(sshd: Sshd, medium: str, location: str) -> dict:
 
 def sshd_available() -> bool:
     return os.path.exists(SSHD) and shutil.which("ssh-keygen") is not None
-
 
 
 def keygen(path: Path) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 from agent.checking import RunOptions
 from agent.models import Status
 from agent.run import run_verification, select_datasets
-from tests.integration.conftest import Sandbox, check_result, copy_result
+from tests.support.sandbox import Sandbox, check_result, copy_result
 
 
 def restore_verify(sandbox: Sandbox, mode: str | None = "sample"):

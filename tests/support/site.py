@@ -1,5 +1,5 @@
-"""Shared by the deployment tests (pushgateway, exporter, alerts/dashboard): a small real site and
-the real CLI as a subprocess.
+"""Shared by the deployment tests (pushgateway, exporter, alerts/dashboard, full disk, records
+tail): a small real site and the real CLI as a subprocess.
 
 The site is plain trees on local directories (no restic, so a verify takes about a second):
 a primary and two mirrors with fresh stamps on other media and sites, so the dataset is compliant
@@ -9,23 +9,15 @@ and the exit code is 0 when every sink works.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-AGENT = str(Path(sys.executable).with_name("backup-agent"))
+from tests.support.cli import CLI
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+AGENT = CLI
 
 
 def write_site(directory: Path, pushgateway: str | None = None, host: str = "agent-host-1",
@@ -77,30 +69,3 @@ def samples(exposition: str, drop_labels: tuple[str, ...] = ()) -> dict[tuple, f
             labels = tuple(sorted((k, v) for k, v in sample.labels.items() if k not in drop_labels))
             found[(sample.name, labels)] = sample.value
     return found
-
-
-def wait_http(url: str, process: subprocess.Popen, timeout: float = 20) -> None:
-    """Wait until url answers (any HTTP status) or the process dies."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited early: {process.communicate()}")
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"{url} did not answer within {timeout}s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    """Stop a server the test started, by its pid."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

@@ -15,14 +15,14 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-CLI = str(Path(sys.executable).with_name("backup-agent"))
+from tests.support.cli import CLI
+
 LOCK_ID = re.compile(r"^[0-9a-f]{64}$")
 
 

@@ -17,6 +17,7 @@ show — a real mount, a real SSH or S3 error — is what the integration tests 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import posixpath
@@ -30,7 +31,17 @@ from agent.errors import TargetUnavailable
 from agent.hashing import FileEntry, HashCache, HashOutcome, split_cached, store_read
 from agent.identity import StorageIdentity
 from agent.names import show
-from agent.targets.base import Probe, ResticLocation, TargetContext, TargetHandle, receive_file, safe_relpath
+from agent.targets import handle_class
+from agent.targets.base import (
+    CAPABILITIES,
+    Immutability,
+    Probe,
+    ResticLocation,
+    TargetContext,
+    TargetHandle,
+    receive_file,
+    safe_relpath,
+)
 
 # How a broken target answers: the message of the TargetUnavailable every operation then raises.
 FAILURES = {
@@ -87,6 +98,10 @@ class FakeTarget(TargetHandle):
         self.immutability_state: Any = None  # what immutability() returns (agent.targets.s3.Immutability)
         self.identity: StorageIdentity | None = None  # answer storage_identity() with this
         self.calls: list[tuple[str, str]] = []  # (operation, path), to see what a check touched
+        # What the real kind can do, the fake can do (agent.targets.base.CAPABILITIES).
+        real = handle_class(self.target.kind)
+        for capability in CAPABILITIES:
+            setattr(self, capability, getattr(real, capability))
 
     @property
     def now(self) -> float:
@@ -250,7 +265,9 @@ class FakeTarget(TargetHandle):
         self._touch("immutability", "")
         if self.immutability_state is None:
             raise TargetUnavailable(f"{self.target.name}: no bucket state was set on this fake target")
-        return self.immutability_state
+        # As the real S3 target does: the minimum is the target's min_retention setting.
+        minimum = getattr(self.target.settings, "min_retention", self.immutability_state.min_retention_seconds)
+        return dataclasses.replace(self.immutability_state, min_retention_seconds=minimum)
 
     # --- inside ----------------------------------------------------------------------------------
 
@@ -274,3 +291,10 @@ class FakeTarget(TargetHandle):
 
 def _normal(path: str) -> str:
     return posixpath.normpath("/" + path.lstrip("/")) if path else "/"
+
+
+def bucket_state(bucket: str, versioning: str, object_lock: bool, mode: str | None,
+                 retention_seconds: float | None) -> Immutability:
+    """What a bucket says about versioning and object lock, for immutability_state; the minimum
+    retention comes from the fake s3 target's min_retention, as on the real one."""
+    return Immutability(bucket, versioning, object_lock, mode, retention_seconds, min_retention_seconds=0.0)

@@ -8,12 +8,12 @@ from __future__ import annotations
 import pytest
 
 from agent.models import Status
-from agent.targets.s3 import Immutability
+from agent.targets.base import Immutability
 from tests.support.fake_site import FakeSite
-from tests.support.fake_target import FAILURES
+from tests.support.fake_target import FAILURES, bucket_state
 
 DAY = 86400.0
-LOCKED = Immutability("vault", "Enabled", True, "COMPLIANCE", 30 * DAY)
+LOCKED = bucket_state("vault", "Enabled", True, "COMPLIANCE", 30 * DAY)
 
 
 def bucket_site(tmp_path, state: Immutability | None = LOCKED, *, immutable: bool = True, policy_immutable: int = 0,
@@ -30,8 +30,8 @@ def bucket_site(tmp_path, state: Immutability | None = LOCKED, *, immutable: boo
 
 @pytest.mark.parametrize(("state", "min_retention"), [
     (LOCKED, None),
-    (Immutability("vault", "Enabled", True, "COMPLIANCE", 365 * DAY), "365d"),
-    (Immutability("vault", "Enabled", True, "GOVERNANCE", 30 * DAY), "30d"),
+    (bucket_state("vault", "Enabled", True, "COMPLIANCE", 365 * DAY), "365d"),
+    (bucket_state("vault", "Enabled", True, "GOVERNANCE", 30 * DAY), "30d"),
 ], ids=["compliance-30d", "compliance-365d", "governance"])
 def test_a_locked_versioned_bucket_passes(tmp_path, state: Immutability, min_retention: str | None) -> None:
     result = bucket_site(tmp_path, state, min_retention=min_retention).run("immutability")
@@ -41,11 +41,11 @@ def test_a_locked_versioned_bucket_passes(tmp_path, state: Immutability, min_ret
 
 
 @pytest.mark.parametrize(("state", "words"), [
-    (Immutability("vault", "", False, None, None), "versioning is not enabled; object lock is not enabled"),
-    (Immutability("vault", "Suspended", True, "COMPLIANCE", 30 * DAY), "versioning is Suspended"),
-    (Immutability("vault", "Enabled", False, None, None), "object lock is not enabled"),
-    (Immutability("vault", "Enabled", True, None, None), "object lock has no default retention rule"),
-    (Immutability("vault", "Enabled", True, "COMPLIANCE", 7 * DAY), "default retention 7d < minimum 30d"),
+    (bucket_state("vault", "", False, None, None), "versioning is not enabled; object lock is not enabled"),
+    (bucket_state("vault", "Suspended", True, "COMPLIANCE", 30 * DAY), "versioning is Suspended"),
+    (bucket_state("vault", "Enabled", False, None, None), "object lock is not enabled"),
+    (bucket_state("vault", "Enabled", True, None, None), "object lock has no default retention rule"),
+    (bucket_state("vault", "Enabled", True, "COMPLIANCE", 7 * DAY), "default retention 7d < minimum 30d"),
 ], ids=["nothing", "suspended", "no-lock", "no-rule", "too-short"])
 def test_a_bucket_that_does_not_keep_what_is_written_fails(tmp_path, state: Immutability, words: str) -> None:
     result = bucket_site(tmp_path, state).run("immutability")
@@ -74,7 +74,7 @@ def test_not_marked_and_not_required_is_skipped_without_asking(tmp_path) -> None
 
 
 def test_a_policy_requiring_an_immutable_copy_checks_unmarked_copies_too(tmp_path) -> None:
-    site = bucket_site(tmp_path, Immutability("vault", "Enabled", False, None, None), immutable=False,
+    site = bucket_site(tmp_path, bucket_state("vault", "Enabled", False, None, None), immutable=False,
                        policy_immutable=1)
     assert site.run("immutability").status == Status.FAIL
 

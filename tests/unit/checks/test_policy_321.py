@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from agent.models import Status
-from agent.targets.s3 import Immutability
 from tests.support.fake_site import FakeSite
+from tests.support.fake_target import bucket_state
 
 FILES = {"a.txt": b"alpha\n", "db/dump.sql": b"INSERT 1;\n" * 30}
 HOUR = 3600.0
@@ -89,13 +89,13 @@ def test_3_2_1_1_0_needs_a_bucket_proven_immutable_and_no_error(tmp_path) -> Non
     vault.tree("data", FILES, site.ago(2 * DAY))
     vault.write("data/.last-sync", b"", site.ago(HOUR))
     site.copy("vault", "data", form="objects", stamp=".last-sync", immutable=True)
-    vault.immutability_state = Immutability("fake-bucket", "Enabled", True, "COMPLIANCE", 7 * DAY)
+    vault.immutability_state = bucket_state("fake-bucket", "Enabled", True, "COMPLIANCE", 7 * DAY)
     outcome = site.verify()
     assert outcome.policy.status == Status.FAIL
     assert "0 immutable copies < 1" in outcome.policy.detail and "copies in fail or error" in outcome.policy.detail
 
     site.next_night(0)
-    vault.immutability_state = Immutability("fake-bucket", "Enabled", True, "COMPLIANCE", 30 * DAY)
+    vault.immutability_state = bucket_state("fake-bucket", "Enabled", True, "COMPLIANCE", 30 * DAY)
     outcome = site.verify()
     assert outcome.policy.status == Status.PASS, outcome.policy.detail
     assert outcome.policy.measured["immutable_copies"] == 1

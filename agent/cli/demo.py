@@ -6,11 +6,12 @@ from pathlib import Path
 
 import click
 
-from agent.cli.common import EXIT_BREACH, EXIT_LOCKED, EXIT_OK, open_store
+from agent.cli.common import EXIT_BREACH, EXIT_OK, locked, open_store
 from agent.cli.verify import verify
 from agent.config import load_config
 
 DEMO_NON_COMPLIANT = "shipping-docs"
+
 
 @click.command()
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default="backup-agent-demo", show_default=True,
@@ -25,18 +26,14 @@ def demo(ctx: click.Context, directory: str, as_json: bool) -> None:
     from contextlib import nullcontext
 
     from agent.demo import MARKER, build_demo
-    from agent.lock import LockBusy, RunLock
+    from agent.lock import RunLock
 
     # Rebuilding deletes the previous sandbox, state directory included: not under a running
     # verify of it. The verify below takes the new sandbox's lock itself.
     previous = Path(directory) / MARKER
-    try:
-        with RunLock(Path(directory) / "state") if previous.exists() else nullcontext():
-            config_path = build_demo(Path(directory), echo=lambda line: click.echo(line, err=True))
-    except LockBusy as busy:
-        click.echo(f"backup-agent: a run on this demo is in progress ({busy.holder or 'holder unknown'}); "
-                   "nothing was changed. Try again when it has finished.", err=True)
-        ctx.exit(EXIT_LOCKED)
+    with (locked(ctx, RunLock(Path(directory) / "state"), "the demo was not rebuilt: nothing was changed. Try "
+                 "again when it has finished.") if previous.exists() else nullcontext()):
+        config_path = build_demo(Path(directory), echo=lambda line: click.echo(line, err=True))
     ctx.obj["config"] = str(config_path)
     click.echo(f"demo: sandbox ready, config {config_path}", err=True)
     code = 0

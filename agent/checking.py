@@ -1,22 +1,31 @@
 """What a check receives: one copy, its target handle, the primary's manifest, and run-wide settings.
 
-Facts one check learns and the next needs (the probe, the snapshot list, the last backup time)
-are kept on the context so no check repeats another's I/O.
+Facts one check learns and the next needs are kept on the context so no check repeats another's
+I/O: the probe and the last backup time as fields, the copy's file list and the restic snapshot
+lists through accessors that read them once per copy (a listing that failed is not repeated: it
+would fail the same way, after as long a wait).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from agent.config import AgentSettings, CopySpec, Dataset
+from agent.errors import TargetUnavailable
 from agent.hashing import FileEntry, HashOutcome
 from agent.progress import DISABLED, Progress
-from agent.restic import ResticRepository
+from agent.restic import ResticError, ResticRepository, Snapshot, select_snapshots
 from agent.state import StateStore
 from agent.targets.base import Probe, TargetHandle
+
+# A plain copy's mtimes are compared with its last sync time this loosely: FAT/exFAT and some
+# rsync setups round mtimes to 2 s (files-checksum and the restore test's content proof).
+MTIME_SLACK_SECONDS = 2.0
+_Value = TypeVar("_Value")
 
 
 @dataclass(frozen=True)
@@ -80,7 +89,41 @@ class CopyContext:
     restic: ResticRepository | None = None
     probe: Probe | None = None
     last_backup_at: datetime | None = None
-    facts: dict[str, Any] = field(default_factory=dict)
+    # What the accessors below have read: a value, or the error reading it raised.
+    _read: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _reading: Any = field(default_factory=threading.RLock, init=False, repr=False)
+
+    def copy_entries(self, *, without_stamp: bool = False) -> dict[str, FileEntry]:
+        """The copy's files by relative path, listed once per copy; `without_stamp` leaves out the
+        sync stamp (bookkeeping, not data). Raise TargetUnavailable."""
+        entries = self._once("entries", lambda: self.handle.scan(self.spec.path))
+        if without_stamp and self.spec.stamp:
+            return {p: e for p, e in entries.items() if p != self.spec.stamp}
+        return entries
+
+    def repository_snapshots(self) -> list[Snapshot]:
+        """Every snapshot in the copy's restic repository (all datasets), listed once. Raise ResticError
+        (ValueError for a copy that is not a restic repository: a caller's mistake)."""
+        if self.restic is None:
+            raise ValueError(f"{self.spec.key} is not a restic copy")
+        return self._once("repository_snapshots", self.restic.snapshots)
+
+    def dataset_snapshots(self) -> list[Snapshot]:
+        """This dataset's snapshots (its snapshot_filter), oldest first. Raise ResticError."""
+        return self._once("dataset_snapshots",
+                          lambda: select_snapshots(self.repository_snapshots(), self.spec.snapshot_filter))
+
+    def _once(self, name: str, read: Callable[[], _Value]) -> _Value:
+        with self._reading:
+            if name not in self._read:
+                try:
+                    self._read[name] = read()
+                except (TargetUnavailable, ResticError) as error:
+                    self._read[name] = error
+            value = self._read[name]
+        if isinstance(value, Exception):
+            raise value
+        return value
 
     def task(self, step: str, total: int | None = None):
         """A progress line for a long step on this copy ("hash", "restic check"…), drawn on a

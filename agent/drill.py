@@ -11,22 +11,24 @@ form QEF-19-03, kind "drill", appended to the same chained store as the verifica
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import interrupt
-from agent.checking import CopyContext, PrimaryManifest, RunOptions
+from agent.checking import RunOptions
 from agent.clock import age_seconds, iso
 from agent.config import Config, CopySpec, Dataset
-from agent.models import Status
+from agent.models import DrillStatus, Status
 from agent.progress import Progress
 from agent.records import FORM_DRILL
 from agent.restore import restore_and_verify
 from agent.units import format_duration, format_size
+
+if TYPE_CHECKING:
+    from agent.run import Session
 
 
 class DrillError(Exception):
@@ -54,7 +56,7 @@ def choose_copy(dataset: Dataset, from_target: str | None) -> CopySpec:
 class DrillResult:
     dataset: Dataset
     spec: CopySpec
-    status: str  # pass, fail, error, interrupted
+    status: DrillStatus
     started_at: datetime
     finished_at: datetime
     rto_actual_seconds: float
@@ -64,6 +66,7 @@ class DrillResult:
     measured: dict[str, Any] = field(default_factory=dict)
     detail: str = ""
     run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    tool_versions: dict[str, str] = field(default_factory=dict)
 
     @property
     def rto_target_seconds(self) -> float:
@@ -74,68 +77,84 @@ class DrillResult:
         return self.dataset.process.rpo_seconds
 
 
+@dataclass
+class _Attempt:
+    """What the restore showed before the times are judged."""
+
+    status: DrillStatus = DrillStatus.ERROR
+    errors: list[str] = field(default_factory=list)
+    measured: dict[str, Any] = field(default_factory=dict)
+    last_backup_at: datetime | None = None
+
+
 def run_drill(config: Config, dataset: Dataset, spec: CopySpec, progress: Progress | None = None) -> DrillResult:
     """Restore every file of the copy's newest backup into scratch, verify it, and time it.
 
     Never raises for a problem of the copy (it becomes the result); on SIGINT/SIGTERM the scratch
     directory is removed and the result says "interrupted"."""
-    import checks
-    from agent.run import Session
+    from agent.run import Session, tool_versions
 
     interrupt.cancelled.clear()
     session = Session(config)
     started = time.monotonic()
-    errors: list[str] = []
-    measured: dict[str, Any] = {}
-    status = "error"
-    last_backup_at = None
+    attempt = _Attempt()
     try:
-        context = CopyContext(dataset, spec, session.handle(spec.target.name),
-                              PrimaryManifest(dataset, session.handle(dataset.primary.target.name)),
-                              config.agent, session.state, session.started, RunOptions(restore_test="full"))
-        if spec.form == "restic":
-            context.restic = session.restic_repository(spec)
-        for module in (checks.get("reachable"), checks.get("freshness")):
-            result = module.run(context)
-            if result.status == Status.ERROR or (module.ID == "reachable" and result.status != Status.PASS):
-                errors.append(f"{module.ID}: {result.detail}")
-                break
-        else:
-            last_backup_at = context.last_backup_at
-            known = (session.state.get(checks.get("restore-test").STATE_SECTION, spec.key) or {}).get("full_size_bytes") or 0
-            outcome = restore_and_verify(context, full=True, progress=progress, known_full_size=known)
-            measured = dict(outcome.measured)
-            if context.restic and context.restic.removed_locks:  # the audit must know the repository changed
-                measured["stale_locks_removed"] = [lock.summary() for lock in context.restic.removed_locks]
-            if outcome.content_ok:
-                status = "pass"  # every file back and proven; the actual times are judged below
-            else:
-                errors.append(outcome.detail)
-                status = str(outcome.status)
+        _restore(session, dataset, spec, progress, attempt)
     except KeyboardInterrupt:
-        status = "interrupted"
-        errors.append("interrupted by a signal before the restore completed; scratch removed")
+        attempt.status = DrillStatus.INTERRUPTED
+        attempt.errors.append("interrupted by a signal before the restore completed; scratch removed")
     except Exception as error:  # noqa: BLE001 - a drill that crashed is an error on the record, not a pass
-        errors.append(f"{type(error).__name__}: {error}")
+        attempt.errors.append(f"{type(error).__name__}: {error}")
     finally:
         session.close()
     elapsed = time.monotonic() - started
-    finished_at = session.started + timedelta(seconds=elapsed)
-    rpo_actual = age_seconds(last_backup_at, session.started) if last_backup_at else None
-    result = DrillResult(dataset, spec, status, session.started, finished_at, elapsed, rpo_actual, last_backup_at,
-                         errors)
-    # Only a drill that brought every file back proven says anything about the RTO: an interrupted,
-    # errored or wrong-content drill ran for some seconds, but the business was not back.
-    content_proven = status == "pass"
+    result = DrillResult(dataset, spec, attempt.status, session.started,
+                         session.started + timedelta(seconds=elapsed), elapsed,
+                         age_seconds(attempt.last_backup_at, session.started) if attempt.last_backup_at else None,
+                         attempt.last_backup_at, attempt.errors, tool_versions=tool_versions())
+    judge_times(result, attempt.measured)
+    return result
+
+
+def _restore(session: Session, dataset: Dataset, spec: CopySpec, progress: Progress | None, attempt: _Attempt) -> None:
+    """Open the copy (reachable, freshness), then restore all of it and prove it, into `attempt`."""
+    import checks
+
+    context = session.copy_context(dataset, spec, RunOptions(restore_test="full"))
+    for module in (checks.get("reachable"), checks.get("freshness")):
+        result = module.run(context)
+        if result.status == Status.ERROR or (module.ID == "reachable" and result.status != Status.PASS):
+            attempt.errors.append(f"{module.ID}: {result.detail}")
+            return
+    attempt.last_backup_at = context.last_backup_at
+    known = (session.state.get(checks.get("restore-test").STATE_SECTION, spec.key) or {}).get("full_size_bytes") or 0
+    outcome = restore_and_verify(context, full=True, progress=progress, known_full_size=known)
+    attempt.measured = dict(outcome.measured)
+    if context.restic and context.restic.removed_locks:  # the audit must know the repository changed
+        attempt.measured["stale_locks_removed"] = [lock.summary() for lock in context.restic.removed_locks]
+    if outcome.content_ok:
+        attempt.status = DrillStatus.PASS  # every file back and proven; the actual times are judged next
+    else:
+        attempt.errors.append(outcome.detail)
+        attempt.status = DrillStatus.of(outcome.status)
+
+
+def judge_times(result: DrillResult, restored: dict[str, Any]) -> None:
+    """Judge the actual RTO and RPO against their targets and fill in the measured values and detail.
+
+    Only a drill that brought every file back proven says anything about the RTO: an interrupted,
+    errored or wrong-content drill ran for some seconds, but the business was not back."""
+    elapsed, rpo_actual, errors = result.rto_actual_seconds, result.rpo_actual_seconds, result.errors
+    content_proven = result.status == DrillStatus.PASS
     rto_met = elapsed <= result.rto_target_seconds if content_proven else None
     rpo_met = rpo_actual <= result.rpo_target_seconds if content_proven and rpo_actual is not None else None
     if content_proven:
         if not rto_met:
-            result.status = "fail"
+            result.status = DrillStatus.FAIL
             errors.append(f"RTO missed: restore took {format_duration(elapsed)} ({elapsed:.1f}s), "
                           f"target {format_duration(result.rto_target_seconds)}")
         if rpo_met is False:
-            result.status = "fail"
+            result.status = DrillStatus.FAIL
             errors.append(f"RPO missed: restored data is {format_duration(rpo_actual)} old, "
                           f"target {format_duration(result.rpo_target_seconds)}")
     result.measured = {
@@ -148,10 +167,10 @@ def run_drill(config: Config, dataset: Dataset, spec: CopySpec, progress: Progre
         "content_proven": content_proven,
         "rto_met": rto_met,
         "rpo_met": rpo_met,
-        "bytes_restored": measured.get("bytes_restored", 0),
-        "files": measured.get("files", 0),
+        "bytes_restored": restored.get("bytes_restored", 0),
+        "files": restored.get("files", 0),
         "errors": errors,
-        **{k: v for k, v in measured.items() if k not in ("files", "bytes_restored")},
+        **{k: v for k, v in restored.items() if k not in ("files", "bytes_restored")},
     }
     rto_text = (f"RTO actual {format_duration(elapsed)} vs target {format_duration(result.rto_target_seconds)}"
                 if content_proven else
@@ -160,30 +179,6 @@ def run_drill(config: Config, dataset: Dataset, spec: CopySpec, progress: Progre
                      f"RPO actual {format_duration(rpo_actual)} vs target {format_duration(result.rpo_target_seconds)}; "
                      f"{result.measured['files']} files, {format_size(result.measured['bytes_restored'])}"
                      + (f"; {len(errors)} error(s): {errors[0]}" if errors else ""))
-    return result
-
-
-def record_row(result: DrillResult, config: Config, tool_versions: dict[str, str]) -> dict[str, Any]:
-    """The drill's QEF-19-03 row for agent.records.RecordStore.append (same chain as QEF-19-05)."""
-    spec, dataset = result.spec, result.dataset
-    return {
-        "form": FORM_DRILL, "run_id": result.run_id, "recorded_at": iso(result.finished_at), "kind": "drill",
-        "dataset": dataset.name, "process": dataset.process.name, "target": spec.target.name, "role": spec.role,
-        "form_of_copy": spec.form, "medium": spec.target.medium, "location": spec.target.location,
-        "check_name": "drill", "result": result.status, "detail": result.detail,
-        "last_backup_at": iso(result.last_backup_at),
-        "age_seconds": result.measured["rpo_actual_seconds"],
-        "rpo_seconds": dataset.process.rpo_seconds, "rto_seconds": dataset.process.rto_seconds,
-        "bytes_verified": result.measured["bytes_restored"] if result.status == "pass" else None,
-        # How long the attempt ran; only `measured.rto_met` (null unless the data came back proven) judges it.
-        "restore_seconds": result.measured["elapsed_seconds"],
-        # A drill's verdict is its actual time; the projection stays in `measured` only.
-        "projected_restore_seconds": None,
-        "measured": json.dumps({"started_at": iso(result.started_at), **result.measured}, ensure_ascii=False,
-                               sort_keys=True),
-        "tool_versions": json.dumps(tool_versions, sort_keys=True),
-        "agent_host": config.agent.host, "operator": config.agent.operator,
-    }
 
 
 def after_action(result: DrillResult, record_no: int | None) -> str:

@@ -111,10 +111,7 @@ def gather(context: CopyContext, repository_id: Callable[[], str] | None = None)
             if any(copy.form == "files" for copy in context.dataset.copies):
                 storage = with_files(storage, context.primary.entries())
         elif spec.form == "files":
-            entries = context.facts.get("entries")
-            if entries is None:
-                entries = context.facts["entries"] = handle.scan(spec.path)
-            storage = with_files(storage, entries)
+            storage = with_files(storage, context.copy_entries())
         elif spec.form == "restic":
             members = list(handle.scan(posixpath.join(spec.path, RESTIC_KEYS)).values())
             config = handle.stat(posixpath.join(spec.path, RESTIC_CONFIG))

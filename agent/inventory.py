@@ -6,13 +6,14 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from agent.checking import CopyContext, PrimaryManifest, RunOptions
+from agent.checking import CopyContext, RunOptions
 from agent.clock import age_seconds, iso
 from agent.config import Config, CopySpec, Dataset
 from agent.errors import TargetUnavailable
 from agent.models import Status
-from agent.restic import ResticError, select_snapshots
+from agent.restic import ResticError
 from agent.run import Session
+from agent.units import format_duration, format_size
 from checks import freshness, reachable
 
 
@@ -24,9 +25,11 @@ def describe_copy(session: Session, dataset: Dataset, spec: CopySpec) -> dict[st
         "last_backup_at": None, "age_seconds": None, "rpo_seconds": dataset.process.rpo_seconds,
         "size_bytes": None, "files": None, "snapshots": None,
     }
-    handle = session.handle(spec.target.name)
-    context = CopyContext(dataset, spec, handle, PrimaryManifest(dataset, handle), session.config.agent,
-                          session.state, session.started, RunOptions())
+    try:
+        context = session.copy_context(dataset, spec, RunOptions())
+    except Exception as error:  # noqa: BLE001 - as verify says it: the copy cannot be looked at
+        entry["reason"] = f"cannot open target: {error}"
+        return entry
     probe = reachable.run(context)
     entry["detected_medium"] = probe.measured.get("detected_medium")
     if probe.status != Status.PASS:
@@ -34,20 +37,7 @@ def describe_copy(session: Session, dataset: Dataset, spec: CopySpec) -> dict[st
         return entry
     entry["reachable"] = True
     try:
-        if spec.form == "restic":
-            context.restic = session.restic_repository(spec)
-            own = select_snapshots(context.restic.snapshots(), spec.snapshot_filter)
-            context.facts["snapshots"] = own
-            entry["snapshots"] = len(own)
-            if own:
-                stats = context.restic.stats(own[-1].id)
-                entry["size_bytes"] = stats.get("total_size")
-                entry["files"] = stats.get("total_file_count")
-        else:
-            entries = handle.scan(spec.path)
-            context.facts["entries"] = entries
-            entry["size_bytes"] = sum(e.size for e in entries.values())
-            entry["files"] = len(entries)
+        _measure(context, entry)
     except (ResticError, TargetUnavailable) as error:
         entry["reason"] = str(error)
     fresh = freshness.run(context) if spec.role == "backup" or spec.stamp else None
@@ -60,6 +50,22 @@ def describe_copy(session: Session, dataset: Dataset, spec: CopySpec) -> dict[st
     return entry
 
 
+def _measure(context: CopyContext, entry: dict[str, Any]) -> None:
+    """Size, file count and snapshot count of a reachable copy, read through the context so that
+    freshness reuses the listing. Raise ResticError, TargetUnavailable."""
+    if context.spec.form == "restic":
+        own = context.dataset_snapshots()
+        entry["snapshots"] = len(own)
+        if own:
+            stats = context.restic.stats(own[-1].id)
+            entry["size_bytes"] = stats.get("total_size")
+            entry["files"] = stats.get("total_file_count")
+    else:
+        entries = context.copy_entries()
+        entry["size_bytes"] = sum(e.size for e in entries.values())
+        entry["files"] = len(entries)
+
+
 def build_inventory(config: Config, datasets: list[Dataset], target_filter: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     session = Session(config)
     try:
@@ -68,3 +74,18 @@ def build_inventory(config: Config, datasets: list[Dataset], target_filter: tupl
             return list(pool.map(lambda item: describe_copy(session, *item), work))
     finally:
         session.close()
+
+
+def inventory_table(entries: list[dict[str, Any]]) -> str:
+    """The inventory as the terminal shows it: one line per copy, its state last."""
+    lines = [f"{'DATASET':<18} {'TARGET':<9} {'ROLE':<8} {'FORM':<8} {'MEDIUM':<15} {'LOCATION':<10} "
+             f"{'AGE':>8} {'SIZE':>10} {'SNAPS':>5}  STATE"]
+    for e in entries:
+        medium = e["medium"] + (f"({e['detected_medium']})" if e["detected_medium"] and e["detected_medium"] != e["medium"] else "")
+        state = "ok" if e["reachable"] and not e["reason"] else (e["reason"] or "unreachable")
+        if state == "ok" and e["age_seconds"] is not None and e["age_seconds"] > e["rpo_seconds"]:
+            state = f"stale (RPO {format_duration(e['rpo_seconds'])})"
+        lines.append(f"{e['dataset']:<18} {e['target']:<9} {e['role']:<8} {e['form']:<8} {medium:<15} {e['location']:<10} "
+                     f"{format_duration(e['age_seconds']):>8} {format_size(e['size_bytes']):>10} "
+                     f"{'' if e['snapshots'] is None else e['snapshots']:>5}  {state}")
+    return "\n".join(lines)

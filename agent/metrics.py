@@ -7,112 +7,129 @@ is) — never a path, a URL or a credential. The catalogue is in README.md ("Met
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
+from typing import Any
 
-os.environ.setdefault("PROMETHEUS_DISABLE_CREATED_SERIES", "True")
+from prometheus_client import (
+    CollectorRegistry,
+    Gauge,
+    disable_created_metrics,
+    generate_latest,
+    write_to_textfile,
+)
 
-from prometheus_client import CollectorRegistry, Gauge, generate_latest, write_to_textfile  # noqa: E402
-
-from agent.models import RunResult, Status  # noqa: E402
+from agent.models import CopyResult, DatasetResult, RunResult, Status
 
 log = logging.getLogger(__name__)
 NAMESPACE = "backup_agent"
 STATUSES = (Status.PASS, Status.FAIL, Status.ERROR, Status.SKIP)
 COPY_LABELS = ("dataset", "process", "target", "role", "form", "medium", "location")
+_PER_TARGET = ("dataset", "process", "target")
+_PER_DATASET = ("dataset", "process")
+
+# Every series of a run: name, help, labels, in the order the textfile lists them.
+SERIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("copy_last_backup_timestamp_seconds", "Time of the copy's last good backup (Unix time).", COPY_LABELS),
+    ("copy_age_seconds", "Age of the copy's last good backup at the time of the run.", COPY_LABELS),
+    ("copy_rpo_seconds", "RPO of the process the copy belongs to.", COPY_LABELS),
+    ("copy_status", "1 for the copy's current verification status (pass, fail, error).", (*COPY_LABELS, "status")),
+    ("check_status", "1 for each check's current status per copy.",
+     ("dataset", "process", "target", "role", "check", "status")),
+    ("copy_read_data_coverage_ratio", "Share of restic packs read within the last read-data cycle.", _PER_TARGET),
+    ("restore_throughput_bytes_per_second", "Restore throughput measured by the copy's last restore test.",
+     _PER_TARGET),
+    ("restore_projected_seconds",
+     "Projected full restore time of the dataset from this copy (compare with dataset_rto_seconds).", _PER_TARGET),
+    ("copy_verified_bytes", "Bytes whose checksum was verified in the last run.", _PER_TARGET),
+    ("dataset_policy_compliant", "1 when the dataset meets its 3-2-1 policy on verified copies.", _PER_DATASET),
+    ("dataset_status", "1 for the dataset's current overall status.", (*_PER_DATASET, "status")),
+    ("dataset_verified_copies", "Copies (primary included) whose checks all passed.", _PER_DATASET),
+    ("dataset_distinct_media", "Distinct media among verified copies.", _PER_DATASET),
+    ("dataset_offsite_copies", "Verified copies away from the primary's location.", _PER_DATASET),
+    ("dataset_immutable_copies", "Verified copies proven immutable.", _PER_DATASET),
+    ("dataset_required_copies", "Copies the dataset's policy requires.", _PER_DATASET),
+    ("dataset_rpo_seconds", "RPO of the dataset's process.", _PER_DATASET),
+    ("dataset_rto_seconds", "RTO of the dataset's process.", _PER_DATASET),
+    ("last_run_timestamp_seconds", "When the agent's last run finished (Unix time).", ()),
+    ("last_run_duration_seconds", "How long the agent's last run took.", ()),
+    ("last_run_success", "1 when the last run completed (whatever its verdicts), 0 when it was interrupted or ran "
+     "out of its budget.", ()),
+    ("last_run_datasets", "Datasets verified in the last run.", ()),
+)
+RECORDS_LAST_NUMBER = ("records_last_number", "Number of the newest QEF-19-05 record after the last run (an outside "
+                       "anchor for the hash chain: it never goes down).")
+RECORDS_LAST_HASH = ("records_last_hash_prefix", "First 52 bits (13 hex digits) of the newest QEF-19-05 record's "
+                     "SHA-256, as an integer (exact in a float64; printf '%013x' VALUE gives the hex for `records "
+                     "verify --anchor NUMBER:HEX`). It changes only together with records_last_number.")
 
 
 def build_registry(run: RunResult) -> CollectorRegistry:
     """Given a run, return a fresh registry holding its metrics (no process metrics leak in)."""
+    # Gauges have no _created series; a counter added later must not grow one either. Said to the
+    # library, not through PROMETHEUS_DISABLE_CREATED_SERIES, which every child process would inherit.
+    disable_created_metrics()
     registry = CollectorRegistry(auto_describe=True)
-
-    def gauge(name: str, documentation: str, labels: tuple[str, ...] = ()) -> Gauge:
-        return Gauge(name, documentation, labels, namespace=NAMESPACE, registry=registry)
-
-    last_backup = gauge("copy_last_backup_timestamp_seconds", "Time of the copy's last good backup (Unix time).",
-                        COPY_LABELS)
-    age = gauge("copy_age_seconds", "Age of the copy's last good backup at the time of the run.", COPY_LABELS)
-    copy_rpo = gauge("copy_rpo_seconds", "RPO of the process the copy belongs to.", COPY_LABELS)
-    copy_status = gauge("copy_status", "1 for the copy's current verification status (pass, fail, error).",
-                        (*COPY_LABELS, "status"))
-    check_status = gauge("check_status", "1 for each check's current status per copy.",
-                         ("dataset", "process", "target", "role", "check", "status"))
-    coverage = gauge("copy_read_data_coverage_ratio", "Share of restic packs read within the last read-data cycle.",
-                     ("dataset", "process", "target"))
-    restore_throughput = gauge("restore_throughput_bytes_per_second",
-                               "Restore throughput measured by the copy's last restore test.", ("dataset", "process", "target"))
-    restore_projected = gauge("restore_projected_seconds",
-                              "Projected full restore time of the dataset from this copy (compare with dataset_rto_seconds).",
-                              ("dataset", "process", "target"))
-    bytes_verified = gauge("copy_verified_bytes", "Bytes whose checksum was verified in the last run.",
-                           ("dataset", "process", "target"))
-    compliant = gauge("dataset_policy_compliant", "1 when the dataset meets its 3-2-1 policy on verified copies.",
-                      ("dataset", "process"))
-    dataset_status = gauge("dataset_status", "1 for the dataset's current overall status.",
-                           ("dataset", "process", "status"))
-    verified = gauge("dataset_verified_copies", "Copies (primary included) whose checks all passed.", ("dataset", "process"))
-    media = gauge("dataset_distinct_media", "Distinct media among verified copies.", ("dataset", "process"))
-    offsite = gauge("dataset_offsite_copies", "Verified copies away from the primary's location.", ("dataset", "process"))
-    immutable = gauge("dataset_immutable_copies", "Verified copies proven immutable.", ("dataset", "process"))
-    required = gauge("dataset_required_copies", "Copies the dataset's policy requires.", ("dataset", "process"))
-    rpo = gauge("dataset_rpo_seconds", "RPO of the dataset's process.", ("dataset", "process"))
-    rto = gauge("dataset_rto_seconds", "RTO of the dataset's process.", ("dataset", "process"))
-    last_run = gauge("last_run_timestamp_seconds", "When the agent's last run finished (Unix time).")
-    duration = gauge("last_run_duration_seconds", "How long the agent's last run took.")
-    success = gauge("last_run_success", "1 when the last run completed (whatever its verdicts), 0 when it was interrupted or ran out of its budget.")
-    datasets_total = gauge("last_run_datasets", "Datasets verified in the last run.")
-
+    gauges = {name: Gauge(name, documentation, labels, namespace=NAMESPACE, registry=registry)
+              for name, documentation, labels in SERIES}
     for dataset_result in run.datasets:
-        dataset = dataset_result.dataset
-        ds = {"dataset": dataset.name, "process": dataset.process.name}
+        ds = {"dataset": dataset_result.dataset.name, "process": dataset_result.dataset.process.name}
         for copy in dataset_result.copies:
-            spec = copy.spec
-            labels = {**ds, "target": spec.target.name, "role": spec.role, "form": spec.form,
-                      "medium": spec.target.medium, "location": spec.target.location}
-            if copy.last_backup_at is not None:
-                last_backup.labels(**labels).set(copy.last_backup_at.timestamp())
-            if copy.age_seconds is not None:
-                # No age for a last backup dated in the future (its check is an error): 0 would read as fresh.
-                age.labels(**labels).set(copy.age_seconds)
-            copy_rpo.labels(**labels).set(dataset.process.rpo_seconds)
-            for status in STATUSES[:3]:
-                copy_status.labels(**labels, status=str(status)).set(1 if copy.status == status else 0)
-            for check in copy.checks:
-                for status in STATUSES:
-                    check_status.labels(**ds, target=spec.target.name, role=spec.role, check=check.name,
-                                        status=str(status)).set(1 if check.status == status else 0)
-                if "coverage_ratio" in check.measured:
-                    coverage.labels(**ds, target=spec.target.name).set(check.measured["coverage_ratio"])
-                if check.name == "restore-test" and check.measured.get("throughput_bytes_per_second") is not None:
-                    restore_throughput.labels(**ds, target=spec.target.name).set(
-                        check.measured["throughput_bytes_per_second"])
-                if check.name == "restore-test" and check.measured.get("projected_restore_seconds") is not None:
-                    restore_projected.labels(**ds, target=spec.target.name).set(check.measured["projected_restore_seconds"])
-                if check.measured.get("bytes_verified") is not None:
-                    bytes_verified.labels(**ds, target=spec.target.name).set(check.measured["bytes_verified"])
-        measured = dataset_result.policy.measured
-        compliant.labels(**ds).set(1 if measured.get("compliant") else 0)
-        for status in STATUSES[:3]:
-            dataset_status.labels(**ds, status=str(status)).set(1 if dataset_result.status == status else 0)
-        verified.labels(**ds).set(measured.get("verified_copies", 0))
-        media.labels(**ds).set(measured.get("distinct_media", 0))
-        offsite.labels(**ds).set(measured.get("offsite_copies", 0))
-        immutable.labels(**ds).set(measured.get("immutable_copies", 0))
-        required.labels(**ds).set(dataset.policy.copies)
-        rpo.labels(**ds).set(dataset.process.rpo_seconds)
-        rto.labels(**ds).set(dataset.process.rto_seconds)
-    if run.last_record_no is not None:
-        gauge("records_last_number", "Number of the newest QEF-19-05 record after the last run (an outside "
-              "anchor for the hash chain: it never goes down).").set(run.last_record_no)
-    if run.last_record_hash is not None:
-        gauge("records_last_hash_prefix", "First 52 bits (13 hex digits) of the newest QEF-19-05 record's SHA-256, "
-              "as an integer (exact in a float64; printf '%013x' VALUE gives the hex for `records verify --anchor "
-              "NUMBER:HEX`). It changes only together with records_last_number.").set(hash_prefix(run.last_record_hash))
-    last_run.set(run.finished_at.timestamp())
-    duration.set((run.finished_at - run.started_at).total_seconds())
-    success.set(0 if run.interrupted or run.budget_exhausted else 1)
-    datasets_total.set(len(run.datasets))
+            _copy_series(gauges, ds, copy, dataset_result.dataset.process.rpo_seconds)
+        _dataset_series(gauges, ds, dataset_result)
+    for (name, documentation), value in ((RECORDS_LAST_NUMBER, run.last_record_no),
+                                         (RECORDS_LAST_HASH, run.last_record_hash)):
+        if value is not None:
+            Gauge(name, documentation, namespace=NAMESPACE, registry=registry).set(
+                hash_prefix(value) if isinstance(value, str) else value)
+    gauges["last_run_timestamp_seconds"].set(run.finished_at.timestamp())
+    gauges["last_run_duration_seconds"].set((run.finished_at - run.started_at).total_seconds())
+    gauges["last_run_success"].set(0 if run.interrupted or run.budget_exhausted else 1)
+    gauges["last_run_datasets"].set(len(run.datasets))
     return registry
+
+
+def _copy_series(gauges: dict[str, Gauge], ds: dict[str, str], copy: CopyResult, rpo_seconds: float) -> None:
+    spec = copy.spec
+    labels = {**ds, "target": spec.target.name, "role": spec.role, "form": spec.form,
+              "medium": spec.target.medium, "location": spec.target.location}
+    if copy.last_backup_at is not None:
+        gauges["copy_last_backup_timestamp_seconds"].labels(**labels).set(copy.last_backup_at.timestamp())
+    if copy.age_seconds is not None:
+        # No age for a last backup dated in the future (its check is an error): 0 would read as fresh.
+        gauges["copy_age_seconds"].labels(**labels).set(copy.age_seconds)
+    gauges["copy_rpo_seconds"].labels(**labels).set(rpo_seconds)
+    for status in STATUSES[:3]:
+        gauges["copy_status"].labels(**labels, status=str(status)).set(1 if copy.status == status else 0)
+    per_target = {**ds, "target": spec.target.name}
+    for check in copy.checks:
+        for status in STATUSES:
+            gauges["check_status"].labels(**ds, target=spec.target.name, role=spec.role, check=check.name,
+                                          status=str(status)).set(1 if check.status == status else 0)
+        _set(gauges["copy_read_data_coverage_ratio"], per_target, check.measured.get("coverage_ratio"))
+        if check.name == "restore-test":
+            _set(gauges["restore_throughput_bytes_per_second"], per_target,
+                 check.measured.get("throughput_bytes_per_second"))
+            _set(gauges["restore_projected_seconds"], per_target, check.measured.get("projected_restore_seconds"))
+        _set(gauges["copy_verified_bytes"], per_target, check.measured.get("bytes_verified"))
+
+
+def _set(gauge: Gauge, labels: dict[str, str], value: Any) -> None:
+    if value is not None:
+        gauge.labels(**labels).set(value)
+
+
+def _dataset_series(gauges: dict[str, Gauge], ds: dict[str, str], dataset_result: DatasetResult) -> None:
+    dataset = dataset_result.dataset
+    measured = dataset_result.policy.measured
+    gauges["dataset_policy_compliant"].labels(**ds).set(1 if measured.get("compliant") else 0)
+    for status in STATUSES[:3]:
+        gauges["dataset_status"].labels(**ds, status=str(status)).set(1 if dataset_result.status == status else 0)
+    for name, key in (("dataset_verified_copies", "verified_copies"), ("dataset_distinct_media", "distinct_media"),
+                      ("dataset_offsite_copies", "offsite_copies"), ("dataset_immutable_copies", "immutable_copies")):
+        gauges[name].labels(**ds).set(measured.get(key, 0))
+    gauges["dataset_required_copies"].labels(**ds).set(dataset.policy.copies)
+    gauges["dataset_rpo_seconds"].labels(**ds).set(dataset.process.rpo_seconds)
+    gauges["dataset_rto_seconds"].labels(**ds).set(dataset.process.rto_seconds)
 
 
 def hash_prefix(digest: str) -> int:

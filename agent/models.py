@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from agent.config import CopySpec, Dataset
+from agent.identity import CopyIdentity
 from agent.names import scrub
 
 
@@ -16,6 +17,23 @@ class Status(StrEnum):
     FAIL = "fail"
     ERROR = "error"
     SKIP = "skip"
+
+
+class DrillStatus(StrEnum):
+    """A restore drill's verdict (QEF-19-03): a verification status, or interrupted by a signal."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+    INTERRUPTED = "interrupted"
+
+    @classmethod
+    def of(cls, status: Status) -> DrillStatus:
+        """The drill status for a restore's status; one that is no verdict (skip) is an error."""
+        try:
+            return cls(str(status))
+        except ValueError:
+            return cls.ERROR
 
 
 # When several results combine, the worst wins. A proven failure outranks "could not decide": a
@@ -56,7 +74,11 @@ class CopyResult:
     last_backup_at: datetime | None = None
     age_seconds: float | None = None
     detected_medium: str | None = None
-    facts: dict[str, Any] = field(default_factory=dict)
+    # Where the copy's bytes are (agent.identity), read after its checks for checks/independence:
+    # the identity, or why it could not be read (an error), or why it was not read (a skip).
+    identity: CopyIdentity | None = None
+    identity_error: str | None = None
+    identity_skipped: str | None = None
 
     @property
     def status(self) -> Status:

@@ -4,7 +4,8 @@ Before a run (or a drill) that will record: the state directory has room (a nigh
 verifying what cannot be recorded), and the records store still reaches the chain head remembered
 outside it — a store emptied, replaced or cut short is refused, so a new chain never starts
 silently. After it: state.json is staged first, then the records are appended in one transaction,
-then state.json is put in place; a full disk at any step leaves all of them as they were.
+then state.json is put in place; a full disk at any step leaves all of them as they were. A drill's
+QEF-19-03 record is appended to the same chain.
 """
 
 from __future__ import annotations
@@ -12,12 +13,16 @@ from __future__ import annotations
 import logging
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from agent import chain_head, interrupt, space
 from agent.config import Config
 from agent.errors import ChainGapError, StoreUnreadable
 from agent.models import RunResult
-from agent.records import RecordStore, rows_for_run
+from agent.records import RecordStore, drill_row, rows_for_run
+
+if TYPE_CHECKING:
+    from agent.drill import DrillResult
 
 log = logging.getLogger(__name__)
 ACCEPT_FLAG = "--accept-new-chain"
@@ -100,3 +105,13 @@ def record_run(config: Config, run: RunResult, accepted: str | None = None) -> t
         run.last_record_no, run.last_record_hash = appended
     log.info("records %d-%d written to %s", first, last, config.agent.records_db)
     return first, last
+
+
+def record_drill(config: Config, result: DrillResult) -> dict[str, Any]:
+    """Append the drill's QEF-19-03 record to the chain; return the row with its record_no.
+    Raise NoSpaceError (nothing written), ChainGapError, AgentError."""
+    row = drill_row(result, config.agent.host, config.agent.operator)
+    with interrupt.deferred(), RecordStore(config.agent.records_db, place=records_place(config)) as store:
+        number, _ = store.append([row])
+    log.info("drill record %d written to %s", number, config.agent.records_db)
+    return {**row, "record_no": number}

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import clock, interrupt
-from agent.checking import CopyContext
+from agent.checking import MTIME_SLACK_SECONDS, CopyContext
 from agent.clock import CLOCK_SKEW_SECONDS, in_future, iso
 from agent.config import RestoreTestSpec
 from agent.errors import TargetUnavailable
@@ -62,7 +62,6 @@ from agent.restic import ResticError, ResticFailure, Snapshot, _parse_time, rest
 from agent.scratch import ScratchDir, ScratchError
 from agent.units import format_duration, format_size
 
-MTIME_SLACK_SECONDS = 2.0  # plain copies: FAT/exFAT and some rsync setups round mtimes to 2 s
 SAME_MTIME_SECONDS = 1e-4  # restic keeps nanoseconds; a float of epoch seconds keeps about 0.2 µs
 MEASURABLE_SHARE = 0.2  # data time below this share of the restore time is not a usable rate
 RECENT_SHARE = 4  # a quarter of a sample (at least one file) is the most recently changed files
@@ -121,7 +120,7 @@ def list_backup(context: CopyContext) -> BackupListing:
     if spec.form == "objects":
         # A key prefix is not an object (HeadObject on it says 404): the listing is what exists,
         # and one HeadObject of a listed object times the metadata round trip.
-        entries = _copy_entries(context)
+        entries = context.copy_entries(without_stamp=True)
         started = time.monotonic()
         if entries:
             context.handle.stat(posixpath.join(spec.path, min(entries)))
@@ -132,17 +131,8 @@ def list_backup(context: CopyContext) -> BackupListing:
         overhead = time.monotonic() - started
         if root is None:
             raise TargetUnavailable(f"{spec.path} does not exist")
-        entries = _copy_entries(context)
+        entries = context.copy_entries(without_stamp=True)
     return BackupListing(entries, sum(e.size for e in entries.values()), overhead, f"{spec.form} copy")
-
-
-def _copy_entries(context: CopyContext) -> dict[str, FileEntry]:
-    """A plain copy's files (listed once per run, shared with the other checks), without its stamp."""
-    entries = context.facts.get("entries")
-    if entries is None:
-        entries = context.handle.scan(context.spec.path)
-        context.facts["entries"] = entries
-    return {p: e for p, e in entries.items() if p != context.spec.stamp}
 
 
 def _restic_listing(context: CopyContext, snapshot: Snapshot) -> BackupListing:
@@ -361,9 +351,7 @@ def _plan_alongside(context: CopyContext, snapshot: Snapshot, pending: Future, p
 
 
 def _newest_snapshot(context: CopyContext) -> Snapshot:
-    snapshots = context.facts.get("dataset_snapshots")
-    if snapshots is None:
-        raise NothingToRestore("the dataset's snapshots are unknown (freshness could not list them)", Status.ERROR)
+    snapshots = context.dataset_snapshots()  # listed by freshness; a failed listing raises again
     if not snapshots:
         raise NothingToRestore("no snapshot of this dataset to restore", Status.FAIL)
     return snapshots[-1]

@@ -1,5 +1,5 @@
 """One verification run: every selected copy through its checks, targets in parallel, then the
-dataset policy. Returns a RunResult; sinks (records, metrics, output) are called by the CLI."""
+dataset policy. Returns a RunResult; agent.publish feeds it to the sinks (records, metrics)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from datetime import timedelta
 from types import ModuleType
 
@@ -87,6 +88,20 @@ class Session:
             remove_lock=functools.partial(handle.remove_restic_lock, spec.path),
         )
 
+    def copy_context(self, dataset: Dataset, spec: CopySpec, options: RunOptions,
+                     primary: PrimaryManifest | None = None) -> CopyContext:
+        """Given a copy, return the context its checks share: its target's handle, the dataset's
+        primary manifest (the run's shared one when given), and for a restic copy its repository.
+        Opening contacts nothing; raise what opening a target or a repository raises (an unusable
+        target, credentials that cannot be read)."""
+        handle = self.handle(spec.target.name)
+        if primary is None:
+            primary = PrimaryManifest(dataset, self.handle(dataset.primary.target.name))
+        context = CopyContext(dataset, spec, handle, primary, self.config.agent, self.state, self.started, options)
+        if spec.form == "restic":
+            context.restic = self.restic_repository(spec)
+        return context
+
     def repository_id(self, repository: ResticRepository) -> str:
         """A restic repository's id, read once per run however many datasets it holds."""
         url = repository.location.repository
@@ -130,11 +145,7 @@ def verify_copy(session: Session, dataset: Dataset, spec: CopySpec, primary: Pri
     """
     result = CopyResult(spec)
     try:
-        handle = session.handle(spec.target.name)
-        context = CopyContext(dataset, spec, handle, primary, session.config.agent, session.state,
-                              session.started, options)
-        if spec.form == "restic":
-            context.restic = session.restic_repository(spec)
+        context = session.copy_context(dataset, spec, options, primary)
     except Exception as error:  # noqa: BLE001
         result.checks.append(CheckResult("reachable", Status.ERROR, f"cannot open target: {error}"))
         return result
@@ -152,7 +163,7 @@ def verify_copy(session: Session, dataset: Dataset, spec: CopySpec, primary: Pri
     if blocked is None and interrupt.cancelled.is_set():
         blocked = "not run: the run was interrupted"
     if blocked:
-        result.facts["identity_skipped"] = blocked
+        result.identity_skipped = blocked
     else:
         identify(session, context, result)
     result.last_backup_at = context.last_backup_at
@@ -169,13 +180,23 @@ def identify(session: Session, context: CopyContext, result: CopyResult) -> None
     reusing its target connection; a part that cannot be read is kept as the reason."""
     repository = context.restic
     try:
-        result.facts["identity"] = identity.gather(
+        result.identity = identity.gather(
             context, (lambda: session.repository_id(repository)) if repository is not None else None)
     except (TargetUnavailable, ResticError) as error:
-        result.facts["identity_error"] = str(error)
+        result.identity_error = str(error)
     except Exception as error:  # noqa: BLE001 - an unreadable identity is an error, never a pass
         log.exception("reading the storage identity of %s crashed", context.spec.key)
-        result.facts["identity_error"] = f"crashed: {type(error).__name__}: {error}"
+        result.identity_error = f"crashed: {type(error).__name__}: {error}"
+
+
+@dataclass
+class _CopiesDone:
+    """What the target workers finished, and how the wait for them ended."""
+
+    results: dict[tuple[str, str], CopyResult] = field(default_factory=dict)
+    finished_in_time: set[tuple[str, str]] = field(default_factory=set)
+    interrupted: bool = False
+    budget_exhausted: bool = False
 
 
 def run_verification(
@@ -194,76 +215,8 @@ def run_verification(
     session = Session(config, dry_run=options.dry_run)
     started_monotonic = time.monotonic()
     try:
-        primaries = {d.name: PrimaryManifest(d, session.handle(d.primary.target.name)) for d in datasets}
-        by_target: dict[str, list[tuple[Dataset, CopySpec]]] = defaultdict(list)
-        for dataset in datasets:
-            for spec in dataset.all_copies:
-                if not target_filter or spec.target.name in target_filter:
-                    by_target[spec.target.name].append((dataset, spec))
-        results: dict[tuple[str, str], CopyResult] = {}
-
-        def verify_target(name: str) -> None:
-            for dataset, spec in by_target[name]:
-                results[(dataset.name, spec.key)] = verify_copy(session, dataset, spec, primaries[dataset.name], options)
-                if progress:
-                    progress(f"{dataset.name} @ {spec.target.name}: {results[(dataset.name, spec.key)].status}")
-
-        pool = ThreadPoolExecutor(max_workers=config.agent.concurrency, thread_name_prefix="target")
-        futures: dict[Future, str] = {pool.submit(verify_target, name): name for name in by_target}
-        deadline = started_monotonic + config.agent.run_budget_seconds
-        pending = set(futures)
-        interrupted = False
-        budget_exhausted = False
-        try:
-            while pending:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                _, pending = wait(pending, timeout=remaining, return_when=FIRST_COMPLETED)
-        except KeyboardInterrupt:
-            # SIGINT, or SIGTERM via agent.interrupt: stop the workers (stops running restic), give their
-            # `finally` blocks time to remove scratch directories, and report what finished as interrupted.
-            interrupted = True
-            interrupt.stop_workers()
-            _, pending = wait(pending, timeout=INTERRUPT_GRACE_SECONDS)
-        finished_in_time = set(results)
-        if pending and not interrupted:
-            # Out of budget: stop the commands still running so no worker outlives the run
-            # (the process would otherwise wait for them at exit), then report them as errors.
-            interrupt.stop_workers()
-            _, pending = wait(pending, timeout=INTERRUPT_GRACE_SECONDS)
-            budget_exhausted = True
-        pool.shutdown(wait=not pending, cancel_futures=True)
-        for future, name in futures.items():
-            if future.done() and future.exception() is not None:
-                log.error("target %s crashed: %s", name, future.exception())
-
-        dataset_results = []
-        for dataset in datasets:
-            copy_results = []
-            for spec in dataset.all_copies:
-                if target_filter and spec.target.name not in target_filter:
-                    continue
-                copy = results.get((dataset.name, spec.key))
-                if copy is not None and budget_exhausted and (dataset.name, spec.key) not in finished_in_time:
-                    # Finished only because its commands were killed at the deadline.
-                    budget = CheckResult("reachable", Status.ERROR, "not verified within the run budget "
-                                         f"({config.agent.run_budget_seconds:g}s); its commands were stopped")
-                    copy.checks = [budget, *(c for c in copy.checks if c.name != "reachable")]
-                if copy is None:
-                    why = ("not verified: the run was interrupted" if interrupted else
-                           f"not verified within the run budget ({config.agent.run_budget_seconds:g}s)")
-                    copy = CopyResult(spec, [CheckResult("reachable", Status.ERROR, why)])
-                copy_results.append(copy)
-            # Before policy-321: a copy sharing storage with an earlier one fails here and is counted once.
-            for copy, independence in zip(copy_results, checks.get("independence").run_dataset(dataset, copy_results),
-                                          strict=True):
-                copy.checks.append(independence)
-            policy = checks.get("policy-321").run_dataset(dataset, copy_results)
-            if target_filter:
-                policy = CheckResult(policy.name, Status.SKIP,
-                                     "not evaluated: --target selected only some copies", policy.measured)
-            dataset_results.append(DatasetResult(dataset, copy_results, policy))
+        done = _verify_copies(session, datasets, target_filter, options, progress, started_monotonic)
+        dataset_results = [_judge_dataset(config, dataset, done, target_filter) for dataset in datasets]
         # Measured on the monotonic clock so a pinned or stepped wall clock cannot distort it.
         finished = session.started + timedelta(seconds=time.monotonic() - started_monotonic)
         return RunResult(
@@ -275,8 +228,92 @@ def run_verification(
             operator=config.agent.operator,
             tool_versions=tool_versions(),
             state=session.state,
-            interrupted=interrupted,
-            budget_exhausted=budget_exhausted,
+            interrupted=done.interrupted,
+            budget_exhausted=done.budget_exhausted,
         )
     finally:
         session.close()
+
+
+def _verify_copies(session: Session, datasets: list[Dataset], target_filter: tuple[str, ...], options: RunOptions,
+                   progress: Callable[[str], None] | None, started_monotonic: float) -> _CopiesDone:
+    """Verify every selected copy, one worker per target, until done, interrupted or out of budget."""
+    config = session.config
+    primaries = {d.name: PrimaryManifest(d, session.handle(d.primary.target.name)) for d in datasets}
+    by_target: dict[str, list[tuple[Dataset, CopySpec]]] = defaultdict(list)
+    for dataset in datasets:
+        for spec in dataset.all_copies:
+            if not target_filter or spec.target.name in target_filter:
+                by_target[spec.target.name].append((dataset, spec))
+    done = _CopiesDone()
+
+    def verify_target(name: str) -> None:
+        for dataset, spec in by_target[name]:
+            # Looked up at call time, so a test may wrap it.
+            copy = verify_copy(session, dataset, spec, primaries[dataset.name], options)
+            done.results[(dataset.name, spec.key)] = copy
+            if progress:
+                progress(f"{dataset.name} @ {spec.target.name}: {copy.status}")
+
+    pool = ThreadPoolExecutor(max_workers=config.agent.concurrency, thread_name_prefix="target")
+    futures: dict[Future, str] = {pool.submit(verify_target, name): name for name in by_target}
+    pending = _wait(done, set(futures), started_monotonic + config.agent.run_budget_seconds)
+    pool.shutdown(wait=not pending, cancel_futures=True)
+    for future, name in futures.items():
+        if future.done() and future.exception() is not None:
+            log.error("target %s crashed: %s", name, future.exception())
+    return done
+
+
+def _wait(done: _CopiesDone, pending: set[Future], deadline: float) -> set[Future]:
+    """Wait for the workers until the deadline; return those still running after they were stopped."""
+    try:
+        while pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            _, pending = wait(pending, timeout=remaining, return_when=FIRST_COMPLETED)
+    except KeyboardInterrupt:
+        # SIGINT, or SIGTERM via agent.interrupt: stop the workers (stops running restic), give their
+        # `finally` blocks time to remove scratch directories, and report what finished as interrupted.
+        done.interrupted = True
+        interrupt.stop_workers()
+        _, pending = wait(pending, timeout=INTERRUPT_GRACE_SECONDS)
+    done.finished_in_time = set(done.results)
+    if pending and not done.interrupted:
+        # Out of budget: stop the commands still running so no worker outlives the run
+        # (the process would otherwise wait for them at exit), then report them as errors.
+        interrupt.stop_workers()
+        _, pending = wait(pending, timeout=INTERRUPT_GRACE_SECONDS)
+        done.budget_exhausted = True
+    return pending
+
+
+def _judge_dataset(config: Config, dataset: Dataset, done: _CopiesDone, target_filter: tuple[str, ...]) -> DatasetResult:
+    """The dataset's verdict from its copies' results: independence per copy, then policy-321."""
+    budget = config.agent.run_budget_seconds
+    copy_results = []
+    for spec in dataset.all_copies:
+        if target_filter and spec.target.name not in target_filter:
+            continue
+        key = (dataset.name, spec.key)
+        copy = done.results.get(key)
+        if copy is not None and done.budget_exhausted and key not in done.finished_in_time:
+            # Finished only because its commands were killed at the deadline.
+            stopped = CheckResult("reachable", Status.ERROR, "not verified within the run budget "
+                                  f"({budget:g}s); its commands were stopped")
+            copy.checks = [stopped, *(c for c in copy.checks if c.name != "reachable")]
+        if copy is None:
+            why = ("not verified: the run was interrupted" if done.interrupted else
+                   f"not verified within the run budget ({budget:g}s)")
+            copy = CopyResult(spec, [CheckResult("reachable", Status.ERROR, why)])
+        copy_results.append(copy)
+    # Before policy-321: a copy sharing storage with an earlier one fails here and is counted once.
+    for copy, independence in zip(copy_results, checks.get("independence").run_dataset(dataset, copy_results),
+                                  strict=True):
+        copy.checks.append(independence)
+    policy = checks.get("policy-321").run_dataset(dataset, copy_results)
+    if target_filter:
+        policy = CheckResult(policy.name, Status.SKIP, "not evaluated: --target selected only some copies",
+                             {**policy.measured, "evaluated": False})
+    return DatasetResult(dataset, copy_results, policy)

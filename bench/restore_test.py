@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import agent.restic  # noqa: E402
 import agent.restore  # noqa: E402
 import checks  # noqa: E402
-from agent.checking import CopyContext, PrimaryManifest, RunOptions  # noqa: E402
+from agent.checking import CopyContext, RunOptions  # noqa: E402
 from agent.config import load_config  # noqa: E402
 from agent.run import Session  # noqa: E402
 
@@ -114,10 +114,7 @@ def main() -> None:
         def run_check() -> tuple[float, object, CopyContext]:
             session = Session(config)
             try:
-                context = CopyContext(dataset, spec, session.handle("nas"),
-                                      PrimaryManifest(dataset, session.handle("primary")), config.agent,
-                                      session.state, session.started, RunOptions(restore_test=arguments.mode))
-                context.restic = session.restic_repository(spec)
+                context = session.copy_context(dataset, spec, RunOptions(restore_test=arguments.mode))
                 for module in (checks.get("reachable"), checks.get("freshness")):
                     module.run(context)  # what a verify run has done before the restore test
                 subprocess.run(["sync"], check=True)
@@ -131,7 +128,7 @@ def main() -> None:
             return took, result, context
 
         def run_bare(context: CopyContext, round_number: int) -> float:
-            snapshot = context.facts["dataset_snapshots"][-1]
+            snapshot = context.dataset_snapshots()[-1]
             # The same files the check restored: all of them (full) or the sample it recorded as tested.
             includes: list[str] = []
             if arguments.mode == "sample":

@@ -2,7 +2,8 @@
 
 A copy check module has ID, FORMS, ROLES, a docstring (its user documentation) and
 run(CopyContext) -> CheckResult. Copy checks run in table order; a later check may rely on
-facts an earlier one recorded on the context (reachable's probe, freshness's last backup time).
+what an earlier one recorded on the context (reachable's probe, freshness's last backup time)
+and shares what the context read once (the copy's files, the restic snapshots).
 A dataset check has run_dataset(dataset, copies) and runs once every copy was verified, in table
 order: independence returns one result per copy (appended to that copy's checks), policy-321 the
 dataset's verdict.

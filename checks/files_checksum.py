@@ -16,9 +16,13 @@ many were left for a later run."""
 
 from __future__ import annotations
 
-from agent.checking import CopyContext
+from dataclasses import dataclass
+from typing import Any
+
+from agent.checking import MTIME_SLACK_SECONDS, CopyContext
 from agent.clock import CLOCK_SKEW_SECONDS, in_future
 from agent.errors import TargetUnavailable
+from agent.hashing import FileEntry, HashOutcome
 from agent.models import CheckResult, Status
 from agent.output import name_paths
 from agent.units import format_duration
@@ -26,82 +30,74 @@ from agent.units import format_duration
 ID = "files-checksum"
 FORMS = ("files", "objects")
 ROLES = ("backup",)
-# Sync stamps and similar bookkeeping files on the copy are not data.
-MTIME_SLACK_SECONDS = 2.0  # FAT/exFAT and some rsync setups round mtimes to 2 s
 
 
+@dataclass
+class _Listing:
+    """Which files must match, decided from the two file lists before any content is read."""
+
+    copy_entries: dict[str, FileEntry]
+    expected: dict[str, FileEntry]  # primary files unchanged since the sync (or dated in the future)
+    pending: int  # primary files changed since the sync: not compared
+    missing: list[str]
+    extra: list[str]
+    common: list[str]
+    size_mismatch: list[str]
+    to_hash: list[str]
+    future: list[str]  # primary files dated in the future
+    copy_future: int
 
 
 def run(context: CopyContext) -> CheckResult:
-    spec = context.spec
     last_sync = context.last_backup_at
     if last_sync is None:
         return CheckResult(ID, Status.ERROR, "the copy's last sync time is unknown, so which files must match cannot be decided")
     try:
-        primary_entries = context.primary.entries()
-        copy_entries = context.facts.get("entries")
-        if copy_entries is None:
-            copy_entries = context.handle.scan(spec.path)
-            context.facts["entries"] = copy_entries
-        if spec.stamp:
-            copy_entries = {p: e for p, e in copy_entries.items() if p != spec.stamp}
-        cutoff = last_sync.timestamp() + MTIME_SLACK_SECONDS
-        future = sorted(p for p, e in primary_entries.items() if in_future(e.mtime, context.now))
-        copy_future = sum(1 for e in copy_entries.values() if in_future(e.mtime, context.now))
-        future_set = set(future)
-        # An mtime ahead of the clock cannot say "changed after the sync": such a file is compared.
-        expected = {p: e for p, e in primary_entries.items() if e.mtime <= cutoff or p in future_set}
-        pending = len(primary_entries) - len(expected)
-        missing = sorted(p for p in expected if p not in copy_entries)
-        extra = sorted(p for p in copy_entries if p not in primary_entries)
-        common = [p for p in expected if p in copy_entries]
-        size_mismatch = [p for p in common if copy_entries[p].size != expected[p].size]
-        to_hash = [p for p in common if copy_entries[p].size == expected[p].size]
-        primary_hashes = context.primary.digests(to_hash, context.options.progress)
+        listing = _listing(context, last_sync.timestamp() + MTIME_SLACK_SECONDS)
+        primary_hashes = context.primary.digests(listing.to_hash, context.options.progress)
         with context.task("hash") as task:
-            copy_outcome = context.handle.hash(spec.path, [copy_entries[p] for p in to_hash], progress=task.add)
+            copy_outcome = context.handle.hash(context.spec.path, [listing.copy_entries[p] for p in listing.to_hash],
+                                               progress=task.add)
     except TargetUnavailable as error:
         return CheckResult(ID, Status.ERROR, f"cannot read the files: {error}")
+    return _verdict(listing, primary_hashes, copy_outcome)
 
-    mismatched = sorted(size_mismatch + [
-        p for p in to_hash
+
+def _listing(context: CopyContext, cutoff: float) -> _Listing:
+    """Compare the primary's and the copy's file lists. Raise TargetUnavailable."""
+    primary_entries = context.primary.entries()
+    copy_entries = context.copy_entries(without_stamp=True)
+    future = sorted(p for p, e in primary_entries.items() if in_future(e.mtime, context.now))
+    future_set = set(future)
+    # An mtime ahead of the clock cannot say "changed after the sync": such a file is compared.
+    expected = {p: e for p, e in primary_entries.items() if e.mtime <= cutoff or p in future_set}
+    common = [p for p in expected if p in copy_entries]
+    return _Listing(
+        copy_entries=copy_entries,
+        expected=expected,
+        pending=len(primary_entries) - len(expected),
+        missing=sorted(p for p in expected if p not in copy_entries),
+        extra=sorted(p for p in copy_entries if p not in primary_entries),
+        common=common,
+        size_mismatch=[p for p in common if copy_entries[p].size != expected[p].size],
+        to_hash=[p for p in common if copy_entries[p].size == expected[p].size],
+        future=future,
+        copy_future=sum(1 for e in copy_entries.values() if in_future(e.mtime, context.now)),
+    )
+
+
+def _verdict(listing: _Listing, primary_hashes: HashOutcome, copy_outcome: HashOutcome) -> CheckResult:
+    mismatched = sorted(listing.size_mismatch + [
+        p for p in listing.to_hash
         if p in primary_hashes.digests and p in copy_outcome.digests and primary_hashes.digests[p] != copy_outcome.digests[p]
     ])
     unreadable = sorted(set(primary_hashes.unreadable) | set(copy_outcome.unreadable))
-    bytes_verified = sum(copy_entries[p].size for p in copy_outcome.digests)
-    not_verified = sorted(set(copy_outcome.not_verified) & set(to_hash))
-    verified = len(common) - len(not_verified) - len([p for p in to_hash if p in unreadable])
-    measured = {
-        "files_compared": len(common),
-        "files_verified": verified,
-        "files_not_verified": len(not_verified),
-        "files_pending": pending,
-        "mismatched": len(mismatched),
-        "missing": len(missing),
-        "extra": len(extra),
-        "bytes_verified": bytes_verified,
-        "bytes_read": copy_outcome.bytes_read,
-        "files_future_dated": len(future),
-        "copy_files_future_dated": copy_future,
-    }
-    how = _how(copy_outcome.methods)
-    if copy_outcome.methods:
-        for method in ("checksum", "download", "earlier"):
-            measured[f"verified_by_{method}"] = sum(1 for m in copy_outcome.methods.values() if m == method)
-    problems = []
-    dated = _future_note(future, copy_future)
-    if mismatched:
-        problems.append(f"{len(mismatched)} mismatched ({name_paths(mismatched)})")
-    if missing:
-        problems.append(f"{len(missing)} missing ({name_paths(missing)})")
-    if extra:
-        problems.append(f"{len(extra)} extra ({name_paths(extra)})")
-    if copy_outcome.silently_changed:
-        problems.append(f"silent corruption on the copy: content changed with size and mtime unchanged "
-                        f"({name_paths(copy_outcome.silently_changed)})")
-    if primary_hashes.silently_changed:
-        problems.append(f"suspected corruption at the source: primary content changed with size and mtime "
-                        f"unchanged ({name_paths(primary_hashes.silently_changed)})")
+    not_verified = sorted(set(copy_outcome.not_verified) & set(listing.to_hash))
+    verified = len(listing.common) - len(not_verified) - len([p for p in listing.to_hash if p in unreadable])
+    measured = _measured(listing, copy_outcome, mismatched, verified, not_verified)
+    dated = _future_note(listing.future, listing.copy_future)
+    problems = _problems(listing, mismatched, primary_hashes, copy_outcome)
+    common, expected = listing.common, listing.expected
     if problems:
         return CheckResult(ID, Status.FAIL, "; ".join(problems) + dated, measured)
     if unreadable:
@@ -117,9 +113,49 @@ def run(context: CopyContext) -> CheckResult:
     later = (f"; {len(not_verified)} not verified this run (sample budget; later runs continue: "
              f"{name_paths(not_verified)})") if not_verified else ""
     return CheckResult(ID, Status.PASS,
-                       f"{verified} files match the primary{how} ({pending} changed since the last sync, not compared)"
-                       f"{later}{dated}",
+                       f"{verified} files match the primary{_how(copy_outcome.methods)} ({listing.pending} changed "
+                       f"since the last sync, not compared){later}{dated}",
                        measured)
+
+
+def _measured(listing: _Listing, copy_outcome: HashOutcome, mismatched: list[str], verified: int,
+              not_verified: list[str]) -> dict[str, Any]:
+    measured: dict[str, Any] = {
+        "files_compared": len(listing.common),
+        "files_verified": verified,
+        "files_not_verified": len(not_verified),
+        "files_pending": listing.pending,
+        "mismatched": len(mismatched),
+        "missing": len(listing.missing),
+        "extra": len(listing.extra),
+        "bytes_verified": sum(listing.copy_entries[p].size for p in copy_outcome.digests),
+        "bytes_read": copy_outcome.bytes_read,
+        "files_future_dated": len(listing.future),
+        "copy_files_future_dated": listing.copy_future,
+    }
+    if copy_outcome.methods:
+        for method in ("checksum", "download", "earlier"):
+            measured[f"verified_by_{method}"] = sum(1 for m in copy_outcome.methods.values() if m == method)
+    return measured
+
+
+def _problems(listing: _Listing, mismatched: list[str], primary_hashes: HashOutcome,
+              copy_outcome: HashOutcome) -> list[str]:
+    """What proves the copy wrong: each a phrase naming the first few paths."""
+    problems = []
+    if mismatched:
+        problems.append(f"{len(mismatched)} mismatched ({name_paths(mismatched)})")
+    if listing.missing:
+        problems.append(f"{len(listing.missing)} missing ({name_paths(listing.missing)})")
+    if listing.extra:
+        problems.append(f"{len(listing.extra)} extra ({name_paths(listing.extra)})")
+    if copy_outcome.silently_changed:
+        problems.append(f"silent corruption on the copy: content changed with size and mtime unchanged "
+                        f"({name_paths(copy_outcome.silently_changed)})")
+    if primary_hashes.silently_changed:
+        problems.append(f"suspected corruption at the source: primary content changed with size and mtime "
+                        f"unchanged ({name_paths(primary_hashes.silently_changed)})")
+    return problems
 
 
 def _future_note(future: list[str], copy_future: int) -> str:

@@ -14,7 +14,7 @@ from agent.clock import CLOCK_SKEW_SECONDS, age_seconds, from_timestamp, in_futu
 from agent.errors import TargetUnavailable
 from agent.models import CheckResult, Status
 from agent.names import show
-from agent.restic import ResticError, select_snapshots
+from agent.restic import ResticError
 from agent.units import format_duration
 
 ID = "freshness"
@@ -56,15 +56,10 @@ def run(context: CopyContext) -> CheckResult:
 def _last_backup(context: CopyContext):
     spec = context.spec
     if spec.form == "restic":
-        snapshots = context.facts.get("snapshots")
-        if snapshots is None:
-            snapshots = context.restic.snapshots()
-            context.facts["snapshots"] = snapshots
-        own = select_snapshots(snapshots, spec.snapshot_filter)
-        context.facts["dataset_snapshots"] = own
+        own = context.dataset_snapshots()
         if not own:
             where = f" matching {spec.snapshot_filter}" if spec.snapshot_filter else ""
-            return None, f"no snapshot for this dataset{where} ({len(snapshots)} in the repository)"
+            return None, f"no snapshot for this dataset{where} ({len(context.repository_snapshots())} in the repository)"
         newest = own[-1]
         return newest.time, f"snapshot {newest.short_id}"
     if spec.stamp:
@@ -73,10 +68,7 @@ def _last_backup(context: CopyContext):
         if entry is None:
             return None, f"stamp {spec.stamp} is missing"
         return from_timestamp(entry.mtime), f"stamp {spec.stamp}"
-    entries = context.facts.get("entries")
-    if entries is None:
-        entries = context.handle.scan(spec.path)
-        context.facts["entries"] = entries
+    entries = context.copy_entries()
     if not entries:
         return None, "the copy holds no files"
     newest = max(entries.values(), key=lambda e: e.mtime)
@@ -87,16 +79,18 @@ def _credible(context: CopyContext) -> str:
     """'; newest … not in the future: …' naming the newest snapshot or file the clock can vouch for."""
     now = context.now
     rpo = context.dataset.process.rpo_seconds
-    snapshots = context.facts.get("dataset_snapshots")
-    if snapshots is not None:
+    if context.spec.form == "restic":
+        snapshots = context.dataset_snapshots()  # listed already: the last backup time came from them
         credible = [s for s in snapshots if not in_future(s.time, now)]
         if not credible:
             return "; every snapshot of this dataset is dated in the future"
         newest = credible[-1]
         return (f"; newest snapshot not in the future: {newest.short_id} at {iso(newest.time)}, "
                 f"{format_duration(age_seconds(newest.time, now))} ago (RPO {format_duration(rpo)})")
-    entries = context.facts.get("entries")
-    if context.spec.stamp or not entries:
+    if context.spec.stamp:
+        return ""
+    entries = context.copy_entries()  # listed already: the last backup time came from them
+    if not entries:
         return ""
     credible = [e for e in entries.values() if not in_future(e.mtime, now)]
     if not credible:

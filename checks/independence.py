@@ -43,9 +43,8 @@ def run_dataset(dataset: Dataset, copies: list[CopyResult]) -> list[CheckResult]
     for copy in copies:
         left_out = [spec for spec in absent if position[spec.key] < position[copy.spec.key]]
         results.append(judge(copy, earlier, unidentified, left_out))
-        found = copy.facts.get("identity")
-        if found is not None:
-            earlier.append((copy.spec, found))
+        if copy.identity is not None:
+            earlier.append((copy.spec, copy.identity))
         else:
             unidentified.append(copy.spec)
     return results
@@ -54,12 +53,12 @@ def run_dataset(dataset: Dataset, copies: list[CopyResult]) -> list[CheckResult]
 def judge(copy: CopyResult, earlier: list[tuple[CopySpec, CopyIdentity]], unidentified: list[CopySpec],
           left_out: list[CopySpec]) -> CheckResult:
     """One copy against the copies before it. Pure: reads only the identities gathered on the results."""
-    mine: CopyIdentity | None = copy.facts.get("identity")
+    mine = copy.identity
     if mine is None:
-        problem = copy.facts.get("identity_error")
-        if problem:
-            return CheckResult(ID, Status.ERROR, f"cannot tell whether this copy's storage is its own: {problem}")
-        return CheckResult(ID, Status.SKIP, copy.facts.get("identity_skipped") or "not run: the copy was not verified")
+        if copy.identity_error:
+            return CheckResult(ID, Status.ERROR,
+                               f"cannot tell whether this copy's storage is its own: {copy.identity_error}")
+        return CheckResult(ID, Status.SKIP, copy.identity_skipped or "not run: the copy was not verified")
     shared: list[str] = []
     notes: list[str] = []
     shares_with: list[str] = []
@@ -106,16 +105,24 @@ def sharing(earlier: CopyIdentity, mine: CopyIdentity) -> tuple[list[str], str |
 
 def _storage_sharing(a: StorageIdentity, b: StorageIdentity) -> list[str]:
     if a.is_object or b.is_object:
-        if not (a.is_object and b.is_object) or (a.endpoint, a.bucket) != (b.endpoint, b.bucket):
-            return []
-        where = f"bucket {b.bucket} at {b.endpoint}"
-        if a.prefix == b.prefix:
-            return [f"the same prefix {b.prefix or '(whole bucket)'!r} in {where}"]
-        if _prefix_inside(b.prefix or "", a.prefix or ""):
-            return [f"its prefix {b.prefix!r} lies inside {a.prefix or '(whole bucket)'!r} in {where}"]
-        if _prefix_inside(a.prefix or "", b.prefix or ""):
-            return [f"its prefix {b.prefix or '(whole bucket)'!r} contains {a.prefix!r} in {where}"]
+        return _object_sharing(a, b) if a.is_object and b.is_object else []
+    return _directory_sharing(a, b)
+
+
+def _object_sharing(a: StorageIdentity, b: StorageIdentity) -> list[str]:
+    if (a.endpoint, a.bucket) != (b.endpoint, b.bucket):
         return []
+    where = f"bucket {b.bucket} at {b.endpoint}"
+    if a.prefix == b.prefix:
+        return [f"the same prefix {b.prefix or '(whole bucket)'!r} in {where}"]
+    if _prefix_inside(b.prefix or "", a.prefix or ""):
+        return [f"its prefix {b.prefix!r} lies inside {a.prefix or '(whole bucket)'!r} in {where}"]
+    if _prefix_inside(a.prefix or "", b.prefix or ""):
+        return [f"its prefix {b.prefix or '(whole bucket)'!r} contains {a.prefix!r} in {where}"]
+    return []
+
+
+def _directory_sharing(a: StorageIdentity, b: StorageIdentity) -> list[str]:
     if a.host is None or a.host != b.host:
         return []  # another kernel: device and inode numbers say nothing across machines
     if a.root == b.root:

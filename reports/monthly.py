@@ -22,7 +22,6 @@ KPI definitions (SOP-19 §11), stated on the report as well:
 from __future__ import annotations
 
 import calendar
-import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -31,11 +30,11 @@ from typing import Any
 
 from agent import __version__
 from agent.records import FORM_DRILL, FORM_VERIFICATION, ChainReport, RecordStore
+from reports.exceptions import ExceptionEpisode, exception_episodes
+from reports.restores import RestoreEntry, RtoAchievement, is_restore_test, restore_entry
+from reports.rows import agent_version, is_compliant, is_verdict, measured, parse_time
 
 MET, NOT_MET, NO_RECORD, NOT_YET = "met", "not-met", "no-record", "not-yet"
-# A dataset record whose policy was skipped (a `verify --target` run saw only some copies) is
-# not a 3-2-1 verdict; rows_for_run keeps the policy detail, which says so.
-NOT_EVALUATED_PREFIX = "not evaluated"
 
 
 class ReportError(Exception):
@@ -60,30 +59,6 @@ def parse_month(text: str, today: date | None = None) -> tuple[date, date]:
     return start, start + timedelta(days=days)
 
 
-def parse_time(text: str | None) -> datetime | None:
-    """Return an aware datetime from a record's ISO 8601 time, or None."""
-    if not text:
-        return None
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _agent_version(row: dict[str, Any]) -> str | None:
-    try:
-        versions = json.loads(row.get("tool_versions") or "{}")
-    except (TypeError, ValueError):
-        return None
-    return versions.get("backup-agent") if isinstance(versions, dict) else None
-
-
-def _measured(row: dict[str, Any]) -> dict[str, Any]:
-    try:
-        value = json.loads(row.get("measured") or "{}")
-    except (TypeError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 @dataclass(frozen=True)
 class DayStatus:
     day: date
@@ -95,37 +70,6 @@ class DayStatus:
 class AgePoint:
     at: datetime
     age_seconds: float | None  # None: that run measured no age (unreachable, no snapshot) — a gap
-
-
-@dataclass(frozen=True)
-class RestoreEntry:
-    record_no: int
-    at: datetime
-    kind: str  # "restore test" or "drill"
-    dataset: str
-    target: str
-    result: str
-    restore_seconds: float | None
-    projected_seconds: float | None
-    rto_seconds: float | None
-    # The data came back and was proven (every file hashed and matching). A quick restore of the
-    # wrong bytes, or a drill that stopped early, is no RTO achievement however short it took.
-    proven: bool = False
-    # Drills: the age of the restored data against the RPO, and why a drill did not pass.
-    rpo_actual_seconds: float | None = None
-    rpo_seconds: float | None = None
-    reason: str = ""
-
-    @property
-    def within_rto(self) -> bool | None:
-        """True/False against the RTO; None when no time was measured (cannot decide, so not met).
-
-        A restore test is judged on its projected full restore time, a drill on its actual time,
-        and either only when the restore was proven: False otherwise."""
-        seconds = self.projected_seconds if self.projected_seconds is not None else self.restore_seconds
-        if seconds is None or self.rto_seconds is None:
-            return None
-        return self.proven and seconds <= self.rto_seconds
 
 
 @dataclass(frozen=True)
@@ -171,22 +115,6 @@ class DatasetSection:
 
 
 @dataclass(frozen=True)
-class ExceptionEpisode:
-    """Consecutive failing records of one check on one copy (or one dataset verdict, or runs)."""
-
-    kind: str
-    dataset: str
-    copy: str
-    check: str
-    result: str
-    records: tuple[int, ...]
-    first_at: datetime
-    detail: str
-    recovered_at: datetime | None
-    recovered_record: int | None
-
-
-@dataclass(frozen=True)
 class Completeness:
     met: int
     not_met: int
@@ -206,19 +134,6 @@ class Completeness:
     @property
     def target_met(self) -> bool:
         return self.rate is not None and self.rate >= self.target_ratio
-
-
-@dataclass(frozen=True)
-class RtoAchievement:
-    entries: tuple[RestoreEntry, ...]
-
-    @property
-    def met(self) -> int:
-        return sum(1 for e in self.entries if e.within_rto)
-
-    @property
-    def rate(self) -> float | None:
-        return self.met / len(self.entries) if self.entries else None
 
 
 @dataclass(frozen=True)
@@ -279,10 +194,10 @@ def build_report(store: RecordStore, month: str, generated_at: datetime, today: 
         datasets=len(datasets),
         days_counted=len(counted_days),
     )
-    drills = tuple(_restore_entry(r, "drill") for r in drill_rows)
-    restore_tests = tuple(_restore_entry(r, "restore test") for r in verification if _is_restore_test(r))
+    drills = tuple(restore_entry(r, "drill") for r in drill_rows)
+    restore_tests = tuple(restore_entry(r, "restore test") for r in verification if is_restore_test(r))
     recorded_days = sorted({parse_time(r["recorded_at"]).date() for r in rows})
-    versions = sorted({_agent_version(r) for r in rows} - {None})
+    versions = sorted({agent_version(r) for r in rows} - {None})
     return MonthlyReport(
         month=start.strftime("%Y-%m"),
         start=start,
@@ -301,23 +216,13 @@ def build_report(store: RecordStore, month: str, generated_at: datetime, today: 
         completeness=completeness,
         rto=RtoAchievement(tuple(sorted(restore_tests + drills, key=lambda e: e.record_no))),
         datasets=datasets,
-        exceptions=tuple(_exceptions(rows)),
+        exceptions=tuple(exception_episodes(rows)),
         drills=drills,
         record_versions=tuple(versions),
         operators=tuple(sorted({r["operator"] for r in rows if r.get("operator")})),
         hosts=tuple(sorted({r["agent_host"] for r in rows if r.get("agent_host")})),
         rows=tuple(rows),
     )
-
-
-def is_verdict(row: dict[str, Any]) -> bool:
-    """A dataset record that carries a 3-2-1 verdict (not one from a run that saw only some copies)."""
-    return row.get("kind") == "dataset" and not (row.get("detail") or "").startswith(NOT_EVALUATED_PREFIX)
-
-
-def is_compliant(row: dict[str, Any]) -> bool:
-    """The 3-2-1 verdict of a dataset record; unreadable measured values count as not compliant."""
-    return _measured(row).get("compliant") is True
 
 
 def _dataset_section(name: str, rows: list[dict[str, Any]], month_days: list[date], counted: set[date]) -> DatasetSection:
@@ -352,9 +257,9 @@ def _copy_summary(key: tuple[str, str, str], rows: list[dict[str, Any]]) -> Copy
     ages = [(r, r["age_seconds"]) for r in copy_rows if r.get("age_seconds") is not None]
     worst = max(ages, key=lambda item: item[1]) if ages else None
     rpo = rows[-1].get("rpo_seconds")
-    coverage = [_measured(r).get("coverage_ratio") for r in checks if r["check_name"] == "restic-read-data"]
+    coverage = [measured(r).get("coverage_ratio") for r in checks if r["check_name"] == "restic-read-data"]
     coverage = [c for c in coverage if isinstance(c, int | float)]
-    restores = [r for r in rows if _is_restore_test(r)]
+    restores = [r for r in rows if is_restore_test(r)]
     latest = rows[-1]
     return CopySummary(
         target=key[0], role=key[1], form=key[2],
@@ -368,125 +273,9 @@ def _copy_summary(key: tuple[str, str, str], rows: list[dict[str, Any]]) -> Copy
         runs=len(copy_rows),
         read_data_latest=coverage[-1] if coverage else None,
         read_data_lowest=min(coverage) if coverage else None,
-        restore=_restore_entry(restores[-1], "restore test") if restores else None,
+        restore=restore_entry(restores[-1], "restore test") if restores else None,
         ages=tuple(AgePoint(parse_time(r["recorded_at"]), r.get("age_seconds")) for r in copy_rows) if ages else (),
     )
-
-
-def _is_restore_test(row: dict[str, Any]) -> bool:
-    """A restore-test check record that ran (a skipped one is no test): named restore-… or with a projected time."""
-    return row.get("kind") == "check" and row.get("result") != "skip" and (
-        (row.get("check_name") or "").startswith("restore") or row.get("projected_restore_seconds") is not None)
-
-
-# Before drills recorded `content_proven`, a drill whose every file came back proven was `pass`,
-# or `fail` when only the actual times missed their targets (errors with these prefixes).
-LEGACY_DRILL_TIME_ERRORS = ("RTO missed", "RPO missed")
-
-
-def _proven(row: dict[str, Any]) -> bool:
-    """Whether the restore on this record brought every file back proven, as the record says.
-
-    restore-test (checks/restore_test.py): `pass` only — a `fail` is wrong content or a projection
-    over the RTO, an `error` could not decide. Drill (QEF-19-03): its `content_proven` field; records
-    written before that field: `pass`, or a `fail` whose only errors are the RTO/RPO judgements."""
-    result = row.get("result")
-    if row.get("kind") == "drill":
-        measured = _measured(row)
-        if "content_proven" in measured:
-            return measured["content_proven"] is True and result in ("pass", "fail")
-        errors = measured.get("errors")
-        return result == "pass" or (result == "fail" and isinstance(errors, list) and bool(errors)
-                                    and all(isinstance(e, str) and e.startswith(LEGACY_DRILL_TIME_ERRORS)
-                                            for e in errors))
-    return result == "pass"
-
-
-def _restore_entry(row: dict[str, Any], kind: str) -> RestoreEntry:
-    measured = _measured(row)
-    projected = row.get("projected_restore_seconds")
-    if projected is None and kind == "restore test":
-        projected = measured.get("projected_restore_seconds")
-    return RestoreEntry(
-        record_no=row["record_no"], at=parse_time(row["recorded_at"]), kind=kind, dataset=row.get("dataset") or "",
-        target=row.get("target") or "", result=row.get("result") or "",
-        restore_seconds=row.get("restore_seconds"), projected_seconds=projected,
-        # The record's column, else the RTO the restore itself was measured against.
-        rto_seconds=row.get("rto_seconds") if row.get("rto_seconds") is not None else measured.get(
-            "rto_seconds", measured.get("rto_target_seconds")),
-        proven=_proven(row),
-        rpo_actual_seconds=measured.get("rpo_actual_seconds", row.get("age_seconds")),
-        rpo_seconds=row.get("rpo_seconds") if row.get("rpo_seconds") is not None else measured.get("rpo_target_seconds"),
-        reason=_first_error(measured) if row.get("result") != "pass" else "",
-    )
-
-
-def _first_error(measured: dict[str, Any]) -> str:
-    errors = measured.get("errors")
-    return "; ".join(str(e) for e in errors) if isinstance(errors, list) else ""
-
-
-def _exception_key(row: dict[str, Any]) -> tuple[str, ...] | None:
-    """The identity of what failed, or None when the row is not a failure/recovery candidate."""
-    kind = row.get("kind")
-    if kind == "check":
-        return (kind, row.get("dataset") or "", row.get("target") or "", row.get("role") or "",
-                row.get("form_of_copy") or "", row.get("check_name") or "")
-    if kind == "dataset" and is_verdict(row):
-        return (kind, row.get("dataset") or "", "", "", "", row.get("check_name") or "")
-    if kind == "run":
-        return (kind, "", "", "", "", "run")
-    if kind == "drill":
-        return (kind, row.get("dataset") or "", row.get("target") or "", row.get("role") or "",
-                row.get("form_of_copy") or "", "drill")
-    return None
-
-
-def _is_failure(row: dict[str, Any]) -> bool | None:
-    """True failing, False passing (a recovery), None neither (a skipped check)."""
-    if row["kind"] == "dataset":
-        return not is_compliant(row)
-    if row["kind"] == "run":
-        return row["result"] == "interrupted"
-    if row["result"] == "skip":
-        return None
-    return row["result"] != "pass"
-
-
-def _exceptions(rows: list[dict[str, Any]]) -> list[ExceptionEpisode]:
-    """Group failing records into episodes per key, closed by the next passing record of the same key."""
-    open_: dict[tuple[str, ...], dict[str, Any]] = {}
-    done: list[ExceptionEpisode] = []
-
-    def close(key: tuple[str, ...], recovered: dict[str, Any] | None) -> None:
-        episode = open_.pop(key)
-        first = episode["rows"][0]
-        done.append(ExceptionEpisode(
-            kind=key[0], dataset=key[1],
-            copy=f"{key[2]} ({key[3]}, {key[4]})" if key[2] else "—",
-            check=key[5],
-            result=first["result"] if key[0] != "dataset" else "fail",
-            records=tuple(r["record_no"] for r in episode["rows"]),
-            first_at=parse_time(first["recorded_at"]),
-            detail=first.get("detail") or "",
-            recovered_at=parse_time(recovered["recorded_at"]) if recovered else None,
-            recovered_record=recovered["record_no"] if recovered else None,
-        ))
-
-    for row in rows:
-        key = _exception_key(row)
-        if key is None:
-            continue
-        failing = _is_failure(row)
-        if failing is None:
-            continue
-        if failing:
-            open_.setdefault(key, {"rows": []})["rows"].append(row)
-        elif key in open_:
-            close(key, row)
-    for key in list(open_):
-        close(key, None)
-    return sorted(done, key=lambda e: e.records[0])
 
 
 __all__ = [

@@ -176,6 +176,19 @@ def test_no_snapshot_for_the_dataset_fails_freshness(sandbox, restic_template, m
     assert copy.status == Status.FAIL
 
 
+def test_after_an_inventory_freshness_counts_the_whole_repository(sandbox, restic_template, make_repo):
+    """The inventory lists the dataset's snapshots and freshness reuses that listing: the snapshots
+    "in the repository" it names are all of them (two here), not the dataset's (none)."""
+    from agent.inventory import build_inventory
+    from agent.run import select_datasets
+
+    restic_layout(sandbox, restic_template, make_repo(), snapshot_filter={"tags": ["no-such-dataset"]})
+    config = sandbox.config()
+    (entry,) = [e for e in build_inventory(config, select_datasets(config, (), ())) if e["target"] == "nas"]
+    assert entry["reachable"] and entry["snapshots"] == 0
+    assert "no snapshot for this dataset" in entry["reason"] and "(2 in the repository)" in entry["reason"], entry
+
+
 def test_wrong_password_is_an_error(sandbox, restic_template, make_repo):
     wrong = sandbox.root / "wrong.pass"
     wrong.write_text("not-the-password\n")

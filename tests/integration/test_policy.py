@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from agent.models import Status
+from agent.records import rows_for_run
+from agent.run import run_verification, select_datasets
+from reports.rows import is_verdict
 from tests.support.restic import flip_bytes
 from tests.support.sandbox import Sandbox, copy_result, dataset_result, mirror, statuses
 
@@ -145,3 +148,20 @@ def test_immutable_requirement_is_not_met_by_local_copies(files_sandbox, sample_
     policy = dataset_result(run, DATASET).policy
     assert policy.status == Status.FAIL
     assert "0 immutable copies < 1" in policy.detail
+
+
+def test_a_run_on_some_copies_records_its_policy_as_not_evaluated(files_sandbox, sample_tree):
+    """`verify --target` sees only some copies: its dataset record says so in a field
+    (`measured.evaluated` false) that the monthly report reads; a full run's says true."""
+    layout(files_sandbox, sample_tree, {
+        "droplet": ("cloud-vm", "do-sgp1"), "nas": ("nas", "office"), "hdd": ("hdd", "kc-home"),
+    })
+    config = files_sandbox.config()
+    full = run_verification(config, select_datasets(config, (), ()))
+    partial = run_verification(config, select_datasets(config, (), ("nas",)), target_filter=("nas",))
+    assert dataset_result(full, DATASET).policy.measured["evaluated"] is True
+    policy = dataset_result(partial, DATASET).policy
+    assert policy.status == Status.SKIP and policy.measured["evaluated"] is False
+    verdicts = {run.run_id: [r for r in rows_for_run(run) if r["kind"] == "dataset"] for run in (full, partial)}
+    assert [is_verdict(r) for r in verdicts[full.run_id]] == [True]
+    assert [is_verdict(r) for r in verdicts[partial.run_id]] == [False]

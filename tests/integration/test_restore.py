@@ -155,6 +155,18 @@ def test_healthy_plain_copy_restores_through_the_handle(files_sandbox, sample_tr
     assert restore.measured["projected_restore_seconds"] is not None
 
 
+def test_a_restore_test_records_whether_its_content_was_proven(files_sandbox, sample_tree):
+    """`content_proven` in the restore test's measured values (what the monthly report's RTO
+    achievement reads): true when every restored file was proven, false when one differs."""
+    sandbox = files_sandbox
+    copy = mirror(sample_tree, sandbox.root / "hdd" / "db-copy")
+    files_layout(sandbox, sample_tree, copy)
+    assert restore_test(sandbox, DATASET, "hdd", "full").measured["content_proven"] is True
+    (copy / "docs" / "readme.txt").write_text("finance records, edited on the copy\n")
+    failed = restore_test(sandbox, DATASET, "hdd", "full")
+    assert failed.status == Status.FAIL and failed.measured["content_proven"] is False, failed.detail
+
+
 @BOTH_MODES
 def test_primary_silently_altered_is_suspected_source_corruption(sandbox, restic_template, make_repo, mode):
     primary = primary_tree(sandbox, restic_template)

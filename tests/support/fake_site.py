@@ -179,13 +179,13 @@ class FakeSite:
             if module.ID == "reachable" and check.status != Status.PASS:
                 blocked = "not run: target not reachable"
         if blocked:
-            result.facts["identity_skipped"] = blocked
+            result.identity_skipped = blocked
         else:
             repository = context.restic
             try:
-                result.facts["identity"] = identity.gather(context, repository.repository_id if repository else None)
+                result.identity = identity.gather(context, repository.repository_id if repository else None)
             except (TargetUnavailable, ResticError) as error:
-                result.facts["identity_error"] = str(error)
+                result.identity_error = str(error)
         result.last_backup_at = context.last_backup_at
         return result
 

@@ -56,11 +56,11 @@ def results(ds: Dataset, identities: list[CopyIdentity | StorageIdentity | str |
         if isinstance(found, StorageIdentity):
             found = CopyIdentity(found)
         if isinstance(found, CopyIdentity):
-            copy.facts["identity"] = found
+            copy.identity = found
         elif isinstance(found, str):
-            copy.facts["identity_error"] = found
+            copy.identity_error = found
         else:
-            copy.facts["identity_skipped"] = "not run: target not reachable"
+            copy.identity_skipped = "not run: target not reachable"
         out.append(copy)
     return out
 

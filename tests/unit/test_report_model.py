@@ -141,3 +141,27 @@ def test_drills_without_proven_content_have_no_rto_and_are_exceptions(tmp_path: 
     assert all(d.rpo_actual_seconds == 7200.0 and d.rpo_seconds == 86400 for d in report.drills)
     (episode,) = [e for e in report.exceptions if e.kind == "drill"]
     assert episode.records == (1, 2, 3, 4) and episode.recovered_record == 5
+
+
+def test_new_records_are_read_by_their_structured_fields_not_their_sentences(tmp_path: Path) -> None:
+    """`measured.evaluated` says whether a dataset record is a 3-2-1 verdict, whatever its detail
+    reads; `measured.content_proven` on a restore test decides whether it can count for the RTO.
+    (The detail text is read only on records written before those fields: the first test above.)"""
+    def verdict(day: int, evaluated: bool, detail: str) -> dict:
+        return {**_verdict(day, True, detail=detail), "measured": json.dumps({"compliant": True,
+                                                                              "evaluated": evaluated})}
+
+    check = {"form": FORM_VERIFICATION, "run_id": "r", "kind": "check", "dataset": "platform-db", "target": "nas",
+             "role": "backup", "form_of_copy": "restic", "rto_seconds": 14400, "check_name": "restore-test",
+             "result": "pass", "restore_seconds": 3, "projected_restore_seconds": 60}
+    rows = [
+        verdict(1, False, "3-2-1 met"),  # a partial run, whatever the sentence says
+        verdict(2, True, "not evaluated as a sentence, evaluated as a field"),
+        {**check, "recorded_at": "2026-11-03T02:00:00Z", "measured": json.dumps({"content_proven": False})},
+        {**check, "recorded_at": "2026-11-04T02:00:00Z", "measured": json.dumps({"content_proven": True})},
+    ]
+    with _store(tmp_path, rows) as store:
+        report = build_report(store, "2026-11", GENERATED)
+    days = {d.day.day: d.status for d in report.datasets[0].days}
+    assert (days[1], days[2]) == (NO_RECORD, MET)
+    assert [e.within_rto for e in report.rto.entries] == [False, True]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from agent.models import Status
-from agent.restic import ResticFailure
+from agent.restic import ResticError, ResticFailure
 from tests.support.fake_site import FakeSite
 from tests.support.fake_target import FAILURES
 
@@ -123,7 +123,7 @@ def test_only_the_datasets_own_snapshots_count(tmp_path) -> None:
     site.restic().add_snapshot(FILES, time=site.at(HOUR), tags=("archive",))
     result = site.run("freshness")
     assert result.status == Status.FAIL and result.detail.startswith("stale")
-    assert [s.tags for s in site.context().facts["dataset_snapshots"]] == [("platform-db",)]
+    assert [s.tags for s in site.context().dataset_snapshots()] == [("platform-db",)]
 
 
 def test_a_repository_without_a_snapshot_of_the_dataset_fails(tmp_path) -> None:
@@ -142,4 +142,5 @@ def test_snapshots_that_cannot_be_listed_are_an_error(tmp_path, kind: ResticFail
     result = site.run("freshness")
     assert result.status == Status.ERROR
     assert result.detail.startswith(f"cannot read the last backup time: {kind}")
-    assert "dataset_snapshots" not in site.context().facts  # restore-test then knows they are unknown
+    with pytest.raises(ResticError):  # restore-test then knows they are unknown
+        site.context().dataset_snapshots()

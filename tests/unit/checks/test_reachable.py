@@ -77,4 +77,4 @@ def test_after_reachable_fails_no_check_of_the_copy_passes(tmp_path, how: str) -
     assert [c.status for c in copy.checks][0] == Status.ERROR
     assert all(c.status == Status.SKIP for c in copy.checks[1:]), [(c.name, c.status) for c in copy.checks]
     assert copy.status == Status.ERROR and not copy.verified
-    assert "identity" not in copy.facts
+    assert copy.identity is None

@@ -1,19 +1,13 @@
-"""QEF-19-05 records: an append-only SQLite store, each record chained to the previous by SHA-256.
+"""The QEF-19-05 records store: append-only SQLite, each record chained to the previous by SHA-256.
 
-One record per check result, one per dataset verdict and one per run, all written in one
-transaction at the end of a run, so a run killed half way leaves no partial run behind.
-UPDATE and DELETE are refused by triggers; `verify_chain` finds any edit, deletion or
-reordering by recomputing every link, and a cut tail or a replaced store by comparing the chain
-with the heads remembered outside it (agent.chain_head). A store that cannot be read (a full
-disk, an I/O error) is StoreUnreadable, never a broken chain.
+UPDATE and DELETE are refused by triggers; `verify_chain` finds any edit, deletion or reordering
+by recomputing every link, and a cut tail or a replaced store by comparing the chain with the
+heads remembered outside it (agent.chain_head). A store that cannot be read (a full disk, an I/O
+error) is StoreUnreadable, never a broken chain.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
-import json
 import logging
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,48 +19,10 @@ from typing import Any
 from agent import chain_head, space
 from agent.clock import iso
 from agent.errors import AgentError, ChainGapError, StoreUnreadable
-from agent.models import RunResult
+from agent.records.fields import COLUMNS, GENESIS, record_hash
 from agent.sqlite_files import is_damage, open_readonly
 
 log = logging.getLogger(__name__)
-
-FORM_VERIFICATION = "QEF-19-05"
-FORM_DRILL = "QEF-19-03"
-GENESIS = "0" * 64
-
-# Column name, Chinese label, English label — the export headers and the chained payload order.
-FIELDS: tuple[tuple[str, str, str], ...] = (
-    ("record_no", "记录编号", "Record no."),
-    ("form", "表单", "Form"),
-    ("run_id", "运行编号", "Run ID"),
-    ("recorded_at", "时间", "Time"),
-    ("kind", "类别", "Kind"),
-    ("dataset", "数据集", "Dataset"),
-    ("process", "业务过程", "Process"),
-    ("target", "存放位置", "Target"),
-    ("role", "角色", "Role"),
-    ("form_of_copy", "副本形式", "Copy form"),
-    ("medium", "媒介", "Medium"),
-    ("location", "地点", "Location"),
-    ("check_name", "检查项", "Check"),
-    ("result", "结果", "Result"),
-    ("detail", "说明", "Detail"),
-    ("last_backup_at", "最后备份时间", "Last backup"),
-    ("age_seconds", "备份距今(秒)", "Age (s)"),
-    ("rpo_seconds", "RPO(秒)", "RPO (s)"),
-    ("rto_seconds", "RTO(秒)", "RTO (s)"),
-    ("bytes_verified", "已验证字节", "Bytes verified"),
-    ("restore_seconds", "恢复用时(秒)", "Restore time (s)"),
-    ("projected_restore_seconds", "预计完整恢复(秒)", "Projected full restore (s)"),
-    ("measured", "测量值", "Measured values"),
-    ("tool_versions", "工具版本", "Tool versions"),
-    ("agent_host", "代理主机", "Agent host"),
-    ("operator", "操作人", "Operator"),
-    ("prev_hash", "前一记录哈希", "Previous hash"),
-    ("hash", "记录哈希", "Record hash"),
-)
-COLUMNS = tuple(name for name, _, _ in FIELDS)
-CHAINED = tuple(c for c in COLUMNS if c != "hash")
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS records (
@@ -90,11 +46,6 @@ class ChainReport:
     first: int | None = None
     last: int | None = None
     last_hash: str | None = None
-
-
-def record_hash(prev_hash: str, row: dict[str, Any]) -> str:
-    payload = json.dumps([row.get(c) for c in CHAINED], ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    return hashlib.sha256((prev_hash + payload).encode("utf-8")).hexdigest()
 
 
 class RecordStore:
@@ -364,63 +315,3 @@ def _link_problem(row: dict[str, Any], prev: str, expected_number: int,
         if not anchor.matches(row["hash"]):
             return number, f"record differs from the {anchor.source} (the chain was rewritten)"
     return None
-
-
-def rows_for_run(run: RunResult) -> list[dict[str, Any]]:
-    """Given a finished run, return its QEF-19-05 rows: each check of each copy, each dataset, the run."""
-    common = {
-        "form": FORM_VERIFICATION,
-        "run_id": run.run_id,
-        "tool_versions": json.dumps(run.tool_versions, sort_keys=True),
-        "agent_host": run.agent_host,
-        "operator": run.operator,
-    }
-    rows = []
-    for dataset_result in run.datasets:
-        dataset = dataset_result.dataset
-        base = {**common, "dataset": dataset.name, "process": dataset.process.name,
-                "rpo_seconds": dataset.process.rpo_seconds, "rto_seconds": dataset.process.rto_seconds}
-        for copy in dataset_result.copies:
-            spec = copy.spec
-            copy_base = {**base, "target": spec.target.name, "role": spec.role, "form_of_copy": spec.form,
-                         "medium": spec.target.medium, "location": spec.target.location,
-                         "last_backup_at": iso(copy.last_backup_at),
-                         "age_seconds": round(copy.age_seconds, 3) if copy.age_seconds is not None else None}
-            for check in copy.checks:
-                measured = dict(check.measured)
-                rows.append({
-                    **copy_base, "recorded_at": iso(run.finished_at), "kind": "check", "check_name": check.name,
-                    "result": str(check.status), "detail": check.detail,
-                    "bytes_verified": measured.get("bytes_verified"),
-                    "restore_seconds": measured.get("restore_seconds"),
-                    "projected_restore_seconds": measured.get("projected_restore_seconds"),
-                    "measured": json.dumps(measured, ensure_ascii=False, sort_keys=True) if measured else None,
-                })
-            rows.append({**copy_base, "recorded_at": iso(run.finished_at), "kind": "copy", "check_name": "copy",
-                         "result": str(copy.status),
-                         "detail": "; ".join(f"{c.name}: {c.status}" for c in copy.checks)})
-        policy = dataset_result.policy
-        rows.append({**base, "recorded_at": iso(run.finished_at), "kind": "dataset", "check_name": policy.name,
-                     "result": str(dataset_result.status), "detail": policy.detail,
-                     "measured": json.dumps(policy.measured, ensure_ascii=False, sort_keys=True)})
-    rows.append({**common, "recorded_at": iso(run.finished_at), "kind": "run", "check_name": "run",
-                 "result": "interrupted" if run.interrupted else ("pass" if run.compliant else "fail"),
-                 "detail": f"{len(run.datasets)} datasets, started {iso(run.started_at)}",
-                 "measured": json.dumps({"started_at": iso(run.started_at), "finished_at": iso(run.finished_at),
-                                         "duration_seconds": round((run.finished_at - run.started_at).total_seconds(), 3),
-                                         "datasets": len(run.datasets)}, sort_keys=True)})
-    return rows
-
-
-def export_csv(rows: list[dict[str, Any]]) -> str:
-    """CSV with bilingual headers, as text; the caller writes it with a UTF-8 BOM so Excel shows Chinese."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([f"{zh} / {en}" for _, zh, en in FIELDS])
-    for row in rows:
-        writer.writerow(["" if row.get(c) is None else row.get(c) for c in COLUMNS])
-    return buffer.getvalue()
-
-
-def export_jsonl(rows: list[dict[str, Any]]) -> str:
-    return "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows)

@@ -1,0 +1,112 @@
+"""What the commands share: exit codes, loading the configuration, choosing datasets, the run
+lock, reading the records store, times typed on the command line, and how warnings are shown."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from agent.config import Config, Dataset, find_config_path, load_config
+
+if TYPE_CHECKING:
+    from agent.lock import RunLock
+    from agent.records import RecordStore
+
+EXIT_OK, EXIT_BREACH, EXIT_USAGE, EXIT_AGENT = 0, 1, 2, 3
+EXIT_LOCKED = 75  # EX_TEMPFAIL from sysexits.h: another run is in progress
+
+TIME_OPTION_HELP = "ISO 8601 with an offset (2026-11-30T00:00:00+08:00) or a date (2026-11-30, a day in UTC or --tz)"
+
+
+class UsageError(click.UsageError):
+    exit_code = EXIT_USAGE
+
+
+def load(ctx: click.Context, reads_targets: bool = True) -> Config:
+    """Load the config; reads_targets=False for commands that open no target and no secret
+    (their units load no credentials, so ${CREDENTIALS_DIRECTORY} may be unset there)."""
+    path = find_config_path(ctx.find_root().obj["config"])
+    return load_config(path, reads_targets=reads_targets)
+
+
+def complete(section: str):
+    """Shell completion of dataset or target names from the configuration in use (none if it does not load)."""
+
+    def names(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+        try:
+            config = load_config(find_config_path(ctx.find_root().params.get("config")))
+        except Exception:  # noqa: BLE001 - completion must never print a traceback into the shell
+            return []
+        return [name for name in getattr(config, section) if name.startswith(incomplete)]
+
+    return names
+
+
+def colour(ctx: click.Context) -> bool:
+    """Colour only on a terminal, and never with --no-color or NO_COLOR set (https://no-color.org)."""
+    return sys.stdout.isatty() and not ctx.find_root().obj.get("no_color") and not os.environ.get("NO_COLOR")
+
+
+def select(config: Config, datasets: tuple[str, ...], targets: tuple[str, ...]) -> list[Dataset]:
+    """The datasets named (all when none) with a copy on the targets named; an unknown name is a usage error."""
+    from agent.run import select_datasets
+
+    unknown = [d for d in datasets if d not in config.datasets]
+    if unknown:
+        raise UsageError(f"unknown dataset(s): {', '.join(unknown)}; defined: {', '.join(config.datasets)}")
+    unknown = [t for t in targets if t not in config.targets]
+    if unknown:
+        raise UsageError(f"unknown target(s): {', '.join(unknown)}; defined: {', '.join(config.targets)}")
+    return select_datasets(config, datasets, targets)
+
+
+def warn(message: str | None) -> None:
+    """A sink that failed after the records were written (metrics, Pushgateway, notification) warns."""
+    if message:
+        click.echo(f"warning: {message}", err=True)
+
+
+@contextlib.contextmanager
+def locked(ctx: click.Context, lock: RunLock, nothing_done: str) -> Iterator[None]:
+    """Hold the run lock, or exit 75 saying who holds it and what this command did not do."""
+    from agent.lock import LockBusy
+
+    try:
+        lock.acquire()
+    except LockBusy as busy:
+        click.echo(f"backup-agent: another run is in progress ({busy.holder or 'holder unknown'}; lock "
+                   f"{busy.path}); {nothing_done}", err=True)
+        ctx.exit(EXIT_LOCKED)
+    with lock:
+        yield
+
+
+def open_store(ctx: click.Context, must_exist: bool = True) -> RecordStore:
+    """Open the records store read-only (reading never writes, and works on a full disk)."""
+    from agent.recording import records_place
+    from agent.records import RecordStore
+
+    config = load(ctx, reads_targets=False)
+    path = config.agent.records_db
+    if must_exist and not Path(path).exists():
+        raise UsageError(f"no records store at {path} yet; run `backup-agent verify` first")
+    return RecordStore(path, readonly=True, place=records_place(config))
+
+
+def moment(text: str | None, zone_name: str | None, option: str) -> datetime | None:
+    """Parse a time typed on the command line (agent.clock.parse_moment); a bad one is a usage error."""
+    from agent.clock import parse_moment, parse_zone
+
+    if text is None:
+        return None
+    try:
+        return parse_moment(text, parse_zone(zone_name) if zone_name else None)
+    except ValueError as error:
+        raise UsageError(f"{option}: {error}") from None

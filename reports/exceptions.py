@@ -1,0 +1,89 @@
+"""The report's exceptions: consecutive failing records of one check on one copy (or of one
+dataset verdict, one drill, or runs), each episode closed by the next passing record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from reports.rows import is_compliant, is_verdict, parse_time
+
+
+@dataclass(frozen=True)
+class ExceptionEpisode:
+    """Consecutive failing records of one check on one copy (or one dataset verdict, or runs)."""
+
+    kind: str
+    dataset: str
+    copy: str
+    check: str
+    result: str
+    records: tuple[int, ...]
+    first_at: datetime
+    detail: str
+    recovered_at: datetime | None
+    recovered_record: int | None
+
+
+def _exception_key(row: dict[str, Any]) -> tuple[str, ...] | None:
+    """The identity of what failed, or None when the row is not a failure/recovery candidate."""
+    kind = row.get("kind")
+    if kind == "check":
+        return (kind, row.get("dataset") or "", row.get("target") or "", row.get("role") or "",
+                row.get("form_of_copy") or "", row.get("check_name") or "")
+    if kind == "dataset" and is_verdict(row):
+        return (kind, row.get("dataset") or "", "", "", "", row.get("check_name") or "")
+    if kind == "run":
+        return (kind, "", "", "", "", "run")
+    if kind == "drill":
+        return (kind, row.get("dataset") or "", row.get("target") or "", row.get("role") or "",
+                row.get("form_of_copy") or "", "drill")
+    return None
+
+
+def _is_failure(row: dict[str, Any]) -> bool | None:
+    """True failing, False passing (a recovery), None neither (a skipped check)."""
+    if row["kind"] == "dataset":
+        return not is_compliant(row)
+    if row["kind"] == "run":
+        return row["result"] == "interrupted"
+    if row["result"] == "skip":
+        return None
+    return row["result"] != "pass"
+
+
+def exception_episodes(rows: list[dict[str, Any]]) -> list[ExceptionEpisode]:
+    """Group failing records into episodes per key, closed by the next passing record of the same key."""
+    open_: dict[tuple[str, ...], dict[str, Any]] = {}
+    done: list[ExceptionEpisode] = []
+
+    def close(key: tuple[str, ...], recovered: dict[str, Any] | None) -> None:
+        episode = open_.pop(key)
+        first = episode["rows"][0]
+        done.append(ExceptionEpisode(
+            kind=key[0], dataset=key[1],
+            copy=f"{key[2]} ({key[3]}, {key[4]})" if key[2] else "—",
+            check=key[5],
+            result=first["result"] if key[0] != "dataset" else "fail",
+            records=tuple(r["record_no"] for r in episode["rows"]),
+            first_at=parse_time(first["recorded_at"]),
+            detail=first.get("detail") or "",
+            recovered_at=parse_time(recovered["recorded_at"]) if recovered else None,
+            recovered_record=recovered["record_no"] if recovered else None,
+        ))
+
+    for row in rows:
+        key = _exception_key(row)
+        if key is None:
+            continue
+        failing = _is_failure(row)
+        if failing is None:
+            continue
+        if failing:
+            open_.setdefault(key, {"rows": []})["rows"].append(row)
+        elif key in open_:
+            close(key, row)
+    for key in list(open_):
+        close(key, None)
+    return sorted(done, key=lambda e: e.records[0])

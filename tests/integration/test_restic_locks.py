@@ -22,7 +22,7 @@ import psutil
 import pytest
 
 from agent.models import Status
-from agent.restic_locks import LEDGER_NAME, ChildLedger
+from agent.restic.locks import LEDGER_NAME, ChildLedger
 from tests.integration.conftest import ResticTemplate, Sandbox, check_result, copy_result, statuses
 from tests.integration.restic_lock_support import (
     HungIndex,

@@ -11,25 +11,10 @@ import pytest
 
 from agent.hashing import FileEntry
 from agent.names import from_bytes
-from agent.restic import (
-    REPLACEMENT,
-    Snapshot,
-    failed_files,
-    parse_ls,
-    parse_time,
-    select_snapshots,
-    with_raw_paths,
-)
-from agent.restic.parse import (
-    file_entries,
-    has_lossy_paths,
-    parse_repository_id,
-    parse_snapshots,
-    parse_version,
-    snapshot_root,
-)
+from agent.restic import parse
 
-R = REPLACEMENT
+R = parse.REPLACEMENT
+Snapshot = parse.Snapshot
 
 
 # --- times and snapshots ---------------------------------------------------------------------------
@@ -44,13 +29,13 @@ R = REPLACEMENT
     ("2026-11-24T03:01:02", datetime(2026, 11, 24, 3, 1, 2)),  # no zone: as Python reads it
 ])
 def test_parse_time(text, expected):
-    assert parse_time(text) == expected
+    assert parse.parse_time(text) == expected
 
 
 @pytest.mark.parametrize("text", ["", "yesterday", "2026-13-01T00:00:00Z", "2026-11-24T25:01:02Z"])
 def test_parse_time_refuses_what_is_not_a_time(text):
     with pytest.raises(ValueError):
-        parse_time(text)
+        parse.parse_time(text)
 
 
 WHEN = datetime(2026, 11, 24, 3, 1, 2, tzinfo=UTC)
@@ -67,7 +52,7 @@ WHEN = datetime(2026, 11, 24, 3, 1, 2, tzinfo=UTC)
      [Snapshot("b" * 64, "bbbbbbbb", WHEN, "", (), ())]),
 ])
 def test_parse_snapshots(output, expected):
-    assert parse_snapshots(output) == expected
+    assert parse.parse_snapshots(output) == expected
 
 
 def snap(name: str, hour: int, host: str = "vm", paths: tuple[str, ...] = ("/data",), tags=("db",)) -> Snapshot:
@@ -88,7 +73,7 @@ SNAPSHOTS = [snap("c", 3), snap("a", 1), snap("b", 2, host="nas"), snap("d", 0, 
     ({"tags": ["nope"]}, ""),
 ])
 def test_select_snapshots(snapshot_filter, expected):
-    assert "".join(s.short_id[0] for s in select_snapshots(SNAPSHOTS, snapshot_filter)) == expected
+    assert "".join(s.short_id[0] for s in parse.select_snapshots(SNAPSHOTS, snapshot_filter)) == expected
 
 
 @pytest.mark.parametrize("output, expected", [
@@ -103,9 +88,9 @@ def test_select_snapshots(snapshot_filter, expected):
 def test_parse_repository_id(output, expected):
     if isinstance(expected, Exception):
         with pytest.raises(type(expected), match=str(expected)):
-            parse_repository_id(output)
+            parse.parse_repository_id(output)
     else:
-        assert parse_repository_id(output) == expected
+        assert parse.parse_repository_id(output) == expected
 
 
 @pytest.mark.parametrize("output, version", [
@@ -114,7 +99,7 @@ def test_parse_repository_id(output, expected):
     ("something else\n", "something else"),
 ])
 def test_parse_version(output, version):
-    assert parse_version(output) == version
+    assert parse.parse_version(output) == version
 
 
 # --- listings --------------------------------------------------------------------------------------
@@ -135,7 +120,7 @@ SNAPSHOT_LINE = {"time": "2026-11-24T03:01:02Z", "paths": ["/data"], "id": "a" *
 ])
 def test_parse_ls(lines, paths):
     output = "".join(json.dumps(line) + "\n" for line in lines) + "\n"
-    assert [n["path"] for n in parse_ls(output)] == paths
+    assert [n["path"] for n in parse.parse_ls(output)] == paths
 
 
 @pytest.mark.parametrize("paths, lossy", [
@@ -144,7 +129,7 @@ def test_parse_ls(lines, paths):
     (["/data/a", f"/data/{R}"], True),
 ])
 def test_has_lossy_paths(paths, lossy):
-    assert has_lossy_paths([node(p) for p in paths]) is lossy
+    assert parse.has_lossy_paths([node(p) for p in paths]) is lossy
 
 
 @pytest.mark.parametrize("json_paths, text, raw_paths", [
@@ -160,7 +145,7 @@ def test_has_lossy_paths(paths, lossy):
     ([f"/d/{R}", f"/d/{R}x"], f"/d/{R}\n".encode() + b"/d/\xffx\n", [f"/d/{R}", "/d/" + from_bytes(b"\xff") + "x"]),
 ])
 def test_with_raw_paths(json_paths, text, raw_paths):
-    exact = with_raw_paths([node(p, size=1) for p in json_paths], from_bytes(text))
+    exact = parse.with_raw_paths([node(p, size=1) for p in json_paths], from_bytes(text))
     assert [n["path"] for n in exact] == raw_paths
     assert [n["name"] for n in exact] == [p.rsplit("/", 1)[-1] for p in raw_paths]
     assert all(n["size"] == 1 for n in exact)
@@ -174,7 +159,7 @@ def test_with_raw_paths(json_paths, text, raw_paths):
 ])
 def test_with_raw_paths_refuses_listings_that_disagree(json_paths, text):
     with pytest.raises(ValueError, match="does not match"):
-        with_raw_paths([node(p) for p in json_paths], from_bytes(text))
+        parse.with_raw_paths([node(p) for p in json_paths], from_bytes(text))
 
 
 @pytest.mark.parametrize("files, paths, root", [
@@ -187,13 +172,13 @@ def test_with_raw_paths_refuses_listings_that_disagree(json_paths, text):
     ([], ("/data",), "/"),
 ])
 def test_snapshot_root(files, paths, root):
-    assert snapshot_root([node(p) for p in files], paths) == root
+    assert parse.snapshot_root([node(p) for p in files], paths) == root
 
 
 def test_file_entries_are_the_files_under_the_root_with_what_the_backup_recorded():
     files = [node("/data/a", size=10, mtime="2026-11-24T03:01:02.5Z"), node("/data/sub/b", size=0),
              node("/elsewhere/c", size=5, mtime="2026-11-24T03:01:02Z")]
-    assert file_entries(files, "/data/") == {
+    assert parse.file_entries(files, "/data/") == {
         "a": FileEntry("a", 10, WHEN.timestamp() + 0.5),
         "sub/b": FileEntry("sub/b", 0, 0.0),  # no mtime recorded: 0, never "now"
     }
@@ -217,4 +202,4 @@ def test_file_entries_are_the_files_under_the_root_with_what_the_backup_recorded
     ("ignoring error for /data/\udcff.bin: pack 9f8e not found\n", "/data/", ["\udcff.bin"], ["\udcff.bin"]),
 ])
 def test_failed_files(stderr, prefix, known, failed):
-    assert failed_files(stderr, prefix, known) == failed
+    assert parse.failed_files(stderr, prefix, known) == failed

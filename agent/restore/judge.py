@@ -124,7 +124,7 @@ def judge(context: CopyContext, listing: BackupListing, relpaths: list[str], roo
         return RestoreOutcome(Status.ERROR, f"nothing was restored from {listing.source} "
                                             f"({len(relpaths)} files asked for)")
     backup = listing.entries
-    wrong_size = sorted(p for p in restored.digests if restored.sizes[p] != backup[p].size)
+    wrong_size = {p for p in restored.digests if restored.sizes[p] != backup[p].size}
     candidates = [p for p in restored.digests if p not in wrong_size]
     held = hold(context, backup, candidates, restored.digests, comparison)
     figures = confirm_with_restic(context, listing, held, comparison)
@@ -132,7 +132,7 @@ def judge(context: CopyContext, listing: BackupListing, relpaths: list[str], roo
         copy = hash_copy(context, backup, held.with_record, restored.digests)
     except TargetUnavailable as error:
         return RestoreOutcome(Status.ERROR, f"cannot hash the copy to compare: {error}", figures)
-    findings = find(relpaths, restored, wrong_size, held, copy)
+    findings = find(relpaths, restored, sorted(wrong_size), held, copy)
     projection = project(listing, sum(restored.sizes.values()), restore_seconds, context.dataset.process.rto_seconds,
                          lambda: restic_restore_size(context.restic, listing))
     figures.update(projection.measured())
@@ -171,8 +171,9 @@ def hold(context: CopyContext, backup: dict[str, FileEntry], candidates: list[st
     # backup's record instead.
     note = (f"{len(unreadable)} primary files unreadable ({name_paths(unreadable)}); "
             "held against the backup's record")
-    return Held([p for p in with_primary if p not in set(unreadable)],
-                with_record + [p for p in unreadable if p in digests], differs, suspect, (note,))
+    moved = set(unreadable)
+    return Held([p for p in with_primary if p not in moved], with_record + [p for p in unreadable if p in digests],
+                differs, suspect, (note,))
 
 
 def confirm_with_restic(context: CopyContext, listing: BackupListing, held: Held,

@@ -48,7 +48,7 @@ _RUNNING_CHANGED = threading.Condition()
 
 
 class Watcher(Protocol):
-    """Told when a command starts and how it ended (agent.restic_locks keeps restic's PIDs this way)."""
+    """Told when a command starts and how it ended (agent.restic.locks keeps restic's PIDs this way)."""
 
     def started(self, pid: int) -> Any: ...
 

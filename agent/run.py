@@ -26,7 +26,7 @@ from agent.errors import NoSpaceError, TargetUnavailable
 from agent.hashing import HashCache
 from agent.models import CheckResult, CopyResult, DatasetResult, RunResult, Status
 from agent.restic import ResticError, ResticRepository
-from agent.restic_locks import LEDGER_NAME, ChildLedger, removal_note
+from agent.restic.locks import LEDGER_NAME, ChildLedger, removal_note
 from agent.state import StateStore
 from agent.targets import TargetContext, TargetHandle, open_target
 

@@ -39,7 +39,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import agent.restic  # noqa: E402
-import agent.restore  # noqa: E402
+import agent.restic.commands  # noqa: E402
+import agent.restore.run  # noqa: E402
 import checks  # noqa: E402
 from agent.checking import CopyContext, RunOptions  # noqa: E402
 from agent.config import load_config  # noqa: E402
@@ -71,7 +72,7 @@ def main() -> None:
     parser.add_argument("--listing-first", action="store_true", help="full restores list the snapshot first")
     arguments = parser.parse_args()
     if arguments.listing_first:
-        agent.restore._plan_alongside = lambda *args, **kwargs: None  # "nothing to size it by": list first
+        agent.restore.run.plan_alongside = lambda *args, **kwargs: None  # "nothing to size it by": list first
 
     with tempfile.TemporaryDirectory(prefix="bench-restore-", dir="/var/tmp") as temporary:
         base = Path(temporary)
@@ -82,13 +83,13 @@ def main() -> None:
         took = restic(repo, password, cache, "backup", "--tag", "bench", str(data))
         print(f"tree: {arguments.files} files, {arguments.size_mb} MiB; backup took {took:.1f}s")
         if arguments.limit_download:
-            # The agent finds restic through agent.restic.RESTIC (BACKUP_AGENT_RESTIC): one wrapper
-            # puts the same link in front of the check's restic commands and the bare restore.
+            # The agent finds restic through agent.restic.commands.RESTIC (BACKUP_AGENT_RESTIC): one
+            # wrapper puts the same link in front of the check's restic commands and the bare restore.
             wrapper = base / "restic-limited"
             wrapper.write_text(f"#!/bin/sh\nexec {shutil.which('restic')} --limit-download "
                                f"{arguments.limit_download} \"$@\"\n")
             wrapper.chmod(0o755)
-            agent.restic.RESTIC = str(wrapper)
+            agent.restic.RESTIC = agent.restic.commands.RESTIC = str(wrapper)
             print(f"link: restic --limit-download {arguments.limit_download} KiB/s "
                   f"({arguments.limit_download * 1024 * 8 / 1e6:.0f} Mbit/s) on every restic command")
         document = {

@@ -136,7 +136,7 @@ class TargetHandle(ABC):
         raise TargetUnavailable(f"a {self.target.kind} target cannot say whether it keeps what is written to it")
 
     def remove_restic_lock(self, path: str, lock_id: str) -> None:
-        """Delete locks/LOCK_ID of the restic repository at path (a stale lock agent.restic_locks
+        """Delete locks/LOCK_ID of the restic repository at path (a stale lock agent.restic.locks
         proved this agent's own); a lock already gone is fine. Raise TargetUnavailable."""
         if len(lock_id) != 64 or any(c not in "0123456789abcdef" for c in lock_id):
             raise TargetUnavailable(f"refusing to remove {lock_id[:80]!r}: not a restic lock ID")

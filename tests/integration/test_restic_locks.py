@@ -22,7 +22,7 @@ import psutil
 import pytest
 
 from agent.models import Status
-from agent.restic_locks import LEDGER_NAME, ChildLedger
+from agent.restic.locks import LEDGER_NAME, ChildLedger
 from tests.support.restic import DATASET, ResticTemplate, restic_layout
 from tests.support.restic_locks import (
     HungIndex,

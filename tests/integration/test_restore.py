@@ -439,7 +439,7 @@ def test_restore_size_without_stats_is_the_listing_sum_and_never_below_restics(t
 
     from agent.config import SecretRef
     from agent.restic import ResticRepository, select_snapshots
-    from agent.restore import _restic_listing
+    from agent.restore.listing import restic_listing
     from agent.targets.base import ResticLocation
 
     repo = make_repo()
@@ -456,7 +456,7 @@ def test_restore_size_without_stats_is_the_listing_sum_and_never_below_restics(t
     snapshots = repository.snapshots()
     for tag, expected_extra in (("platform-db", 0), ("linked", 100_000)):
         snapshot = select_snapshots(snapshots, {"tags": [tag]})[-1]
-        listing = _restic_listing(SimpleNamespace(restic=repository), snapshot)
+        listing = restic_listing(SimpleNamespace(restic=repository), snapshot)
         restic_size = repository.stats(snapshot.id, "restore-size")["total_size"]
         assert listing.size_source == LISTING_SIZE_SOURCE
         assert listing.full_size == restic_size + expected_extra

@@ -1,4 +1,4 @@
-"""agent.restic_locks without restic: reading a lock, judging who holds it, the message a lock that
+"""agent.restic.locks without restic: reading a lock, judging who holds it, the message a lock that
 stays gives, and the ledger of the agent's own restic processes (a file in tmp_path).
 
 The real thing — restic writing and leaving locks, the agent SIGKILLed, another host's lock — is in
@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agent.restic_locks import (
+from agent.restic.locks import (
     LEDGER_KEEP_SECONDS,
     ChildLedger,
     Holder,

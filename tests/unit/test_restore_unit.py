@@ -21,7 +21,7 @@ from agent.hashing import FileEntry
 from agent.models import Status
 from agent.progress import Progress
 from agent.restic import Snapshot
-from agent.restore import _escape, _plan_alongside, choose_sample
+from agent.restore.plan import choose_sample, plan_alongside
 from agent.scratch import ScratchDir, ScratchError, active, required_bytes
 from agent.targets.base import receive_file, safe_relpath
 from checks import restore_test
@@ -57,23 +57,19 @@ def test_sample_respects_the_byte_budget_and_full_takes_everything():
 
 def test_a_full_restore_started_before_the_listing_is_sized_and_planned_from_the_primary():
     snapshot = Snapshot("f" * 64, "ffffffff", datetime.fromtimestamp(450, UTC), "vm", ("/data",), ())
-    plan = _plan_alongside(None, snapshot, None, FILES, known_full_size=0)
+    plan = plan_alongside(snapshot, FILES, known_full_size=0)
     assert plan.payload == 17 * MiB and plan.sized_by == "the primary's size"
     # Files modified after the snapshot began cannot vouch for the backup; the others are hashed meanwhile.
     assert plan.comparable == ["a", "b", "c", "d", "h"]
     assert plan.restic_verify is False  # 3 MiB of 17 changed: those few are confirmed with --verify afterwards
     # A primary that shrank since the copy was last listed: the listed size sizes the scratch check.
-    shrunk = _plan_alongside(None, snapshot, None, entries(("a", MiB, 100)), known_full_size=17 * MiB)
+    shrunk = plan_alongside(snapshot, entries(("a", MiB, 100)), known_full_size=17 * MiB)
     assert shrunk.payload == 17 * MiB and shrunk.sized_by == "this copy's restore size when last listed"
     # Most bytes changed since the snapshot: one restore with restic's --verify instead of two.
-    busy = _plan_alongside(None, snapshot, None, entries(("a", MiB, 100), ("b", 4 * MiB, 900)), known_full_size=0)
+    busy = plan_alongside(snapshot, entries(("a", MiB, 100), ("b", 4 * MiB, 900)), known_full_size=0)
     assert busy.restic_verify is True
     # Nothing to size the scratch check by: None, so the listing comes first.
-    assert _plan_alongside(None, snapshot, None, {}, known_full_size=0) is None
-
-
-def test_include_patterns_escape_wildcards():
-    assert _escape("/data/a*b?[c]\\d") == "/data/a\\*b\\?\\[c]\\\\d"
+    assert plan_alongside(snapshot, {}, known_full_size=0) is None
 
 
 def test_relative_paths_cannot_leave_the_scratch_directory():

@@ -37,6 +37,7 @@ from typing import Any
 import psutil
 
 from agent.clock import iso
+from agent.restic.parse import parse_time
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +82,12 @@ class ResticLock:
 
 def parse_lock(lock_id: str, text: str) -> ResticLock:
     """Given a lock's ID and `restic cat lock ID` output, return the lock. Raise ValueError."""
-    from agent.restic import _parse_time  # imported here: agent.restic imports this module
-
     if not _LOCK_ID.match(lock_id):
         raise ValueError(f"not a restic lock ID: {lock_id[:80]!r}")
     item = json.loads(text)
     if not isinstance(item, dict) or not isinstance(item.get("pid"), int) or not isinstance(item.get("time"), str):
         raise ValueError(f"lock {lock_id[:8]} is not a restic lock: {text[:200]!r}")
-    return ResticLock(lock_id, str(item.get("hostname", "")), item["pid"], _parse_time(item["time"]),
+    return ResticLock(lock_id, str(item.get("hostname", "")), item["pid"], parse_time(item["time"]),
                       str(item.get("username", "")), bool(item.get("exclusive", False)))
 
 

@@ -43,4 +43,6 @@ def push_run(run: RunResult, url: str, timeout: float = PUSH_TIMEOUT_SECONDS) ->
 
 def mask_url(text: str) -> str:
     """Hide user:password@ in a URL (or in an error message quoting it)."""
-    return re.sub(r"(?<=://)[^/@\s]+@", "***@", text)
+    # After a scheme, or at the start of a word: prometheus_client puts http:// before a URL
+    # written without one, so "user:pass@gw:9091" is a URL with credentials too.
+    return re.sub(r"(?:(?<=://)|(?<![\w./:@-]))[^/@\s:]+(?::[^/@\s]*)?@", "***@", text)

@@ -15,11 +15,13 @@ from agent.config_model import (
     DEFAULT_SCRATCH_DIR,
     DEFAULT_STATE_DIR,
     AgentSettings,
+    AnchorSettings,
     Config,
     CopySpec,
     Dataset,
     Policy,
     Process,
+    RecordsSettings,
     RestoreTestSpec,
     SecretRef,
     Target,
@@ -51,7 +53,19 @@ def build(document: dict, path: Path) -> Config:
     targets = {name: _target(name, raw, resolve) for name, raw in document["targets"].items()}
     datasets = {name: _dataset(name, raw, processes, targets, policy, resolve)
                 for name, raw in document["datasets"].items()}
-    return Config(path, agent, policy, processes, targets, datasets)
+    return Config(path, agent, policy, processes, targets, datasets, records=_records(document.get("records") or {}))
+
+
+def _records(raw: dict) -> RecordsSettings:
+    from agent.records.anchors import DEFAULT_PREFIX, DEFAULT_RETAIN, normal_prefix, parse_retention
+
+    anchor = raw.get("anchor")
+    if not anchor:
+        return RecordsSettings()
+    retain = anchor.get("retain", DEFAULT_RETAIN)
+    years, seconds = parse_retention(retain)
+    return RecordsSettings(AnchorSettings(anchor["target"], normal_prefix(anchor.get("prefix", DEFAULT_PREFIX)),
+                                          retain, years, seconds))
 
 
 def _agent(raw: dict, resolve: _Resolver) -> AgentSettings:

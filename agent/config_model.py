@@ -150,6 +150,24 @@ class AgentSettings:
 
 
 @dataclass(frozen=True)
+class AnchorSettings:
+    """records.anchor: where chain heads are written under S3 object lock (agent.records.anchors)."""
+
+    target: str  # an s3 target
+    prefix: str = "anchors/"  # no leading slash, one trailing slash
+    retain: str | float = "5y30d"  # as written, for `config show`
+    retain_years: int = 5
+    retain_seconds: float = 30 * 86400.0
+
+
+@dataclass(frozen=True)
+class RecordsSettings:
+    """The top-level `records:` section."""
+
+    anchor: AnchorSettings | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     agent: AgentSettings
@@ -160,3 +178,4 @@ class Config:
     # Values left as written because their ${VAR} is unset: only ever non-empty for
     # `config check --offline`, which must never lead to a run.
     unexpanded: tuple[Unexpanded, ...] = ()
+    records: RecordsSettings = field(default_factory=RecordsSettings)

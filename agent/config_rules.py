@@ -51,6 +51,29 @@ def semantic_problems(document: dict) -> list[str]:
     for name, dataset in _mapping(document.get("datasets")).items():
         if isinstance(dataset, dict):
             problems += _dataset_problems(name, dataset, processes, targets)
+    return problems + _anchor_problems(_mapping(_mapping(document.get("records")).get("anchor")), targets)
+
+
+def _anchor_problems(anchor: dict, targets: dict) -> list[str]:
+    """records.anchor: an s3 target, a usable prefix, a retention (agent.records.anchors)."""
+    from agent.records.anchors import normal_prefix, parse_retention
+
+    problems = []
+    name = anchor.get("target")
+    target = targets.get(name) if isinstance(name, str) else None
+    if isinstance(name, str) and target is None:
+        problems.append(f"records.anchor.target: unknown target {short_repr(name)}; "
+                        f"defined targets: {', '.join(sorted(targets)) or '(none)'}")
+    elif isinstance(target, dict) and target.get("kind") != "s3":
+        problems.append(f"records.anchor.target: {name} is a {short_repr(target.get('kind'))} target; anchors are "
+                        "written under S3 object lock: name an s3 target whose bucket has object lock enabled")
+    for key, parse in (("prefix", normal_prefix), ("retain", parse_retention)):
+        value = anchor.get(key)
+        if isinstance(value, str) or (key == "retain" and isinstance(value, int | float) and not isinstance(value, bool)):
+            try:
+                parse(value)
+            except ValueError as error:
+                problems.append(f"records.anchor.{key}: {error}")
     return problems
 
 

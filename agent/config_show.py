@@ -66,6 +66,9 @@ def effective_document(config: Config) -> dict[str, Any]:
             }),
         }) for name, dataset in config.datasets.items()},
     }
+    anchor = config.records.anchor
+    if anchor is not None:
+        document["records"] = {"anchor": {"target": anchor.target, "prefix": anchor.prefix, "retain": anchor.retain}}
     return mask_secrets(document)
 
 

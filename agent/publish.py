@@ -1,8 +1,9 @@
 """A finished run, published to its sinks in one step: the QEF-19-05 records (with the rotation
-state, all or nothing), the Prometheus textfile, the `metrics serve` file, the Pushgateway, and the
-notification hook. The CLI decides which sinks a run feeds; this module is the one place that
-feeds them, in an order that keeps an audit honest: records first (a run that cannot be recorded
-is an agent failure), then the rest, whose failures only warn.
+state, all or nothing) and their chain-head anchor (records.anchor), the Prometheus textfile, the
+`metrics serve` file, the Pushgateway, and the notification hook. The CLI decides which sinks a
+run feeds; this module is the one place that feeds them, in an order that keeps an audit honest:
+records first (a run that cannot be recorded is an agent failure), then the rest, whose failures
+only warn.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from agent import exporter, metrics, notify, pushgateway, recording
 from agent.config import Config
 from agent.models import RunResult
+from agent.records import anchoring
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +51,13 @@ def notifier(config: Config, sinks: Sinks) -> notify.Notifier | None:
 def publish(config: Config, run: RunResult, sinks: Sinks, hook: notify.Notifier | None = None) -> list[str]:
     """Feed the run to the chosen sinks. Raise what recording raises (NoSpaceError, ChainGapError,
     AgentError: the run is then not recorded and the caller exits 3); return the warnings of the
-    sinks that failed after it (metrics, exporter, Pushgateway, notification)."""
+    sinks that failed after it (anchor, metrics, exporter, Pushgateway, notification)."""
+    warnings: list[str] = []
     if sinks.records:
         recording.record_run(config, run, sinks.accepted_gap)
+        warnings.append(anchoring.anchor_head(config, run.last_record_no, run.last_record_hash) or "")
     elif sinks.state and run.state is not None:
         run.state.save()
-    warnings: list[str] = []
     if sinks.metrics:
         try:
             metrics.write_textfile(run, config.agent.metrics_file)

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import click
 
-from agent.cli.common import EXIT_BREACH, TIME_OPTION_HELP, UsageError, load, moment, open_store
+from agent.cli.common import (
+    EXIT_AGENT,
+    EXIT_BREACH,
+    EXIT_OK,
+    TIME_OPTION_HELP,
+    UsageError,
+    load,
+    moment,
+    open_store,
+)
 
 
 @click.group()
@@ -82,12 +91,16 @@ def records_export(ctx: click.Context, fmt: str, since: str | None, until: str |
               help="Also require record NUMBER to carry this SHA-256 (all 64 hex digits, or the first 13 or more): "
                    "a head remembered elsewhere, e.g. an earlier `records verify`, or Prometheus' "
                    "backup_agent_records_last_number and _last_hash_prefix (printf '%013x' VALUE). Repeatable.")
+@click.option("--anchors", "with_anchors", is_flag=True,
+              help="Also list the chain heads anchored under S3 object lock (records.anchor) and check that the store "
+                   "holds every anchored record with the anchored hash and reaches the newest one.")
 @click.pass_context
-def records_verify(ctx: click.Context, anchor_texts: tuple[str, ...]) -> None:
+def records_verify(ctx: click.Context, anchor_texts: tuple[str, ...], with_anchors: bool) -> None:
     """Recompute the SHA-256 chain of every record and compare it with the heads remembered outside
-    the store (records.sqlite.head, records-head.log, --anchor). Exit 0 when intact; 1 naming the
-    first broken or missing record (an edit, a cut tail, a missing head, an emptied store); 3 when
-    the store cannot be read (an I/O error: that is no verdict on the chain)."""
+    the store (records.sqlite.head, records-head.log, --anchor, and with --anchors the objects under
+    object lock). Exit 0 when intact; 1 naming the first broken or missing record (an edit, a cut
+    tail, a missing head, an emptied store); 3 when the store or the anchors cannot be read (an I/O
+    error, an unreachable bucket: that is no verdict on the chain)."""
     import sqlite3
 
     from agent import chain_head
@@ -97,30 +110,48 @@ def records_verify(ctx: click.Context, anchor_texts: tuple[str, ...]) -> None:
         anchors = [chain_head.parse_anchor(text) for text in anchor_texts]
     except ValueError as error:
         raise UsageError(str(error)) from None
-    path = load(ctx, reads_targets=False).agent.records_db
+    config = load(ctx, reads_targets=with_anchors)  # the anchors' bucket needs the target's credentials
+    if with_anchors and config.records.anchor is None:
+        raise UsageError(f"--anchors: {config.path} has no records.anchor (records: {{anchor: {{target: NAME}}}} "
+                         "naming an s3 target with object lock)")
+    path = config.agent.records_db
     if not Path(path).exists():
         problem = missing_store_problem(Path(path), anchors)
-        if problem is None:
+        if problem is None and not with_anchors:
             raise UsageError(f"no records store at {path} yet; run `backup-agent verify` first")
-        click.echo(f"chain BROKEN at record 1: {problem}", err=True)
-        ctx.exit(EXIT_BREACH)
+        if problem:
+            click.echo(f"chain BROKEN at record 1: {problem}", err=True)
+        _finish(ctx, config, None, problem is None, with_anchors)
     try:
         with open_store(ctx) as store:
             report = store.verify_chain(anchors)
-            snapshot = store.snapshot
+            if store.snapshot:
+                click.echo(f"note: read from a copy in memory: no room in {Path(path).parent} for SQLite's "
+                           "shared-memory file", err=True)
+            if report.ok:
+                click.echo(f"chain intact: {report.records} records"
+                           + (f" (#{report.first}-#{report.last}); head #{report.last} sha256 {report.last_hash}"
+                              if report.records else ""))
+            else:
+                click.echo(f"chain BROKEN at record {report.broken_at}: {report.reason}", err=True)
+            _finish(ctx, config, store, report.ok, with_anchors)
     except sqlite3.DatabaseError as error:
         # A store whose file header or schema is damaged cannot even be opened: that is a broken
         # store (exit 1), not an agent failure.
         click.echo(f"chain BROKEN: the records store cannot be opened: {error}", err=True)
-        ctx.exit(EXIT_BREACH)
-    if snapshot:
-        click.echo(f"note: read from a copy in memory: no room in {Path(path).parent} for SQLite's shared-memory file",
-                   err=True)
-    if report.ok:
-        click.echo(f"chain intact: {report.records} records"
-                   + (f" (#{report.first}-#{report.last}); head #{report.last} sha256 {report.last_hash}"
-                      if report.records else ""))
-        return
-    click.echo(f"chain BROKEN at record {report.broken_at}: {report.reason}", err=True)
-    ctx.exit(EXIT_BREACH)
+        _finish(ctx, config, None, False, with_anchors)
 
+
+def _finish(ctx: click.Context, config, store, chain_ok: bool, with_anchors: bool) -> None:
+    """Check the anchors when asked (exit 3 when they cannot be read), then exit 0 or 1."""
+    from agent.cli.anchors import single_chain_view, verify_anchors
+    from agent.errors import TargetUnavailable
+
+    anchors_ok = True
+    if with_anchors:
+        try:
+            anchors_ok = verify_anchors(config, single_chain_view(config, store))
+        except TargetUnavailable as error:
+            click.echo(f"anchors not checked: {error}. This is no verdict on the chain.", err=True)
+            ctx.exit(EXIT_AGENT)
+    ctx.exit(EXIT_OK if chain_ok and anchors_ok else EXIT_BREACH)

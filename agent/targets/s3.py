@@ -71,6 +71,18 @@ class S3Options(KindOptions):
         default=DEFAULT_MIN_RETENTION, value=Value.DURATION)
 
 
+def bucket_client(target: Target, *, read_timeout: float = MAX_READ_TIMEOUT, connections: int = 4) -> S3Client:
+    """Given an s3 target, return a client for its bucket (its endpoint, region, addressing style and
+    credential reference); nothing is requested until it is used."""
+    from agent.targets.s3_client import Bucket, S3Client  # boto3 loads only when an s3 target is opened
+
+    settings: S3Options = target.settings
+    return S3Client(Bucket(
+        settings.bucket, (settings.endpoint or "").rstrip("/") or None, settings.region, settings.path_style,
+        settings.credentials_file, settings.profile, connect_timeout=settings.connect_timeout,
+        read_timeout=read_timeout, connections=connections))
+
+
 class S3Target(TargetHandle):
     """One bucket, one boto3 client (thread-safe) for the whole run."""
 
@@ -81,8 +93,6 @@ class S3Target(TargetHandle):
 
     def __init__(self, target: Target, context: TargetContext):
         super().__init__(target, context)
-        from agent.targets.s3_client import Bucket, S3Client  # boto3 loads only when an s3 target is opened
-
         settings: S3Options = target.settings
         self.settings = settings
         self.bucket = settings.bucket
@@ -92,10 +102,9 @@ class S3Target(TargetHandle):
         self.sample_bytes = settings.sample_bytes
         self.connect_timeout = settings.connect_timeout
         self.budget = s3_verify.SampleBudget(self.sample_bytes)
-        self.s3: S3Client = S3Client(Bucket(
-            self.bucket, self.endpoint, self.region, self.path_style, settings.credentials_file, settings.profile,
-            connect_timeout=self.connect_timeout, read_timeout=min(MAX_READ_TIMEOUT, context.command_timeout),
-            connections=max(s3_verify.HEAD_WORKERS, FETCH_WORKERS, context.hash_workers) + 2))
+        self.s3: S3Client = bucket_client(target, read_timeout=min(MAX_READ_TIMEOUT, context.command_timeout),
+                                          connections=max(s3_verify.HEAD_WORKERS, FETCH_WORKERS,
+                                                          context.hash_workers) + 2)
 
     def client(self) -> Any:
         """Return the target's one boto3 client, creating it on first use. Raise TargetUnavailable."""

@@ -15,6 +15,7 @@ import configparser
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 import boto3
@@ -28,6 +29,8 @@ TOTAL_ATTEMPTS = 3  # one try and two retries: a dead endpoint is an error withi
 # The codes that mean "no such object": HeadObject's 404 has no body, so its code is the status.
 NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
 NO_LOCK_CONFIGURATION = frozenset({"ObjectLockConfigurationNotFoundError", "ObjectLockConfigurationNotFound", "404"})
+# GetObjectRetention on a version held under no retention (AWS; SeaweedFS answers as for the bucket).
+NO_RETENTION = NO_LOCK_CONFIGURATION | {"NoSuchObjectLockConfiguration"}
 _CREDENTIAL_CODES = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"})
 _ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError)
 Result = TypeVar("Result")
@@ -220,6 +223,45 @@ class S3Client:
                 return None
             raise self.failure(error, "read object lock configuration") from error
         return answer.get("ObjectLockConfiguration", {})
+
+    def put_locked_object(self, key: str, body: bytes, mode: str, retain_until: datetime) -> str | None:
+        """PutObject under object lock (mode COMPLIANCE or GOVERNANCE) until retain_until, with a SHA-256
+        checksum (object-lock writes need one); return the new version's id. Raise TargetUnavailable."""
+        answer = self.call(f"write {key} under object lock", "put_object", Key=key, Body=body,
+                           ContentType="application/json", ChecksumAlgorithm="SHA256",
+                           ObjectLockMode=mode, ObjectLockRetainUntilDate=retain_until)
+        return answer.get("VersionId")
+
+    def object_retention(self, key: str, version_id: str) -> dict[str, Any] | None:
+        """One version's Retention ({Mode, RetainUntilDate}); None when it has none. Raise TargetUnavailable."""
+        try:
+            answer = self.client().get_object_retention(Bucket=self.bucket.name, Key=key, VersionId=version_id)
+        except _ERRORS as error:
+            if error_code(error) in NO_RETENTION:
+                return None
+            raise self.failure(error, f"read the retention of {key}") from error
+        return answer.get("Retention") or None
+
+    def object_versions(self, prefix: str) -> Iterator[dict[str, Any]]:
+        """Yield every version of every object under prefix (delete markers left out: they hide no
+        version from this listing). Raise TargetUnavailable."""
+        try:
+            paginator = self.client().get_paginator("list_object_versions")
+            for page in paginator.paginate(Bucket=self.bucket.name, Prefix=prefix):
+                yield from page.get("Versions", [])
+        except _ERRORS as error:
+            raise self.failure(error, f"list versions under {prefix or '(whole bucket)'}") from error
+
+    def get_bytes(self, key: str, version_id: str, limit: int) -> bytes:
+        """One version's first `limit` bytes. Raise TargetUnavailable."""
+        try:
+            body = self.client().get_object(Bucket=self.bucket.name, Key=key, VersionId=version_id)["Body"]
+            try:
+                return body.read(limit)
+            finally:
+                body.close()
+        except _ERRORS as error:
+            raise self.failure(error, f"read {key}") from error
 
     def close(self) -> None:
         with self._lock:

@@ -51,7 +51,8 @@ def semantic_problems(document: dict) -> list[str]:
     for name, dataset in _mapping(document.get("datasets")).items():
         if isinstance(dataset, dict):
             problems += _dataset_problems(name, dataset, processes, targets)
-    return problems + _anchor_problems(_mapping(_mapping(document.get("records")).get("anchor")), targets)
+    anchor = _mapping(_mapping(document.get("records")).get("anchor"))
+    return problems + _anchor_problems(anchor, targets) + _anchor_overlaps(anchor, _mapping(document.get("datasets")))
 
 
 def _anchor_problems(anchor: dict, targets: dict) -> list[str]:
@@ -202,6 +203,34 @@ def _stamp_problems(where: str, stamp: Any) -> list[str]:
         return [f"{where}.stamp: {short_repr(stamp)} is not a file inside the copy; give a path relative to "
                 "the copy's path, such as .last-sync"]
     return []
+
+
+def _anchor_overlaps(anchor: dict, datasets: dict) -> list[str]:
+    """The anchors' prefix must not lie in (or contain) a copy on the same bucket: the copy would
+    count the anchors as its own objects."""
+    from agent.records.anchors import DEFAULT_PREFIX, normal_prefix
+
+    target, prefix = anchor.get("target"), anchor.get("prefix", DEFAULT_PREFIX)
+    if not isinstance(target, str) or not isinstance(prefix, str):
+        return []
+    try:
+        mine = normal_prefix(prefix)
+    except ValueError:
+        return []  # _anchor_problems says why
+    problems = []
+    for name, dataset in datasets.items():
+        entries = [("primary", _mapping(dataset).get("primary"))]
+        copies = _mapping(dataset).get("copies")
+        entries += [(f"copies[{i}]", c) for i, c in enumerate(copies if isinstance(copies, list) else [])]
+        for where, copy in entries:
+            if not isinstance(copy, dict) or copy.get("target") != target or not isinstance(copy.get("path"), str):
+                continue
+            theirs = copy["path"].strip("/") + "/" if copy["path"].strip("/") else ""
+            if mine.startswith(theirs) or theirs.startswith(mine):
+                problems.append(f"records.anchor.prefix: {mine} overlaps datasets.{name}.{where}.path "
+                                f"({copy['path']}) on target {target}; that copy would count the anchors as its "
+                                "own objects: give the anchors a prefix of their own")
+    return problems
 
 
 def scratch_problems(config: Config) -> list[str]:

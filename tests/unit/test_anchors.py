@@ -179,6 +179,7 @@ def test_anchor_settings_and_defaults(tmp_path: Path) -> None:
     anchor = load({"anchor": {"target": "bucket"}}, tmp_path).records.anchor
     assert anchor == AnchorSettings("bucket", "anchors/", "5y30d", 5, 30 * 86400.0)
     anchor = load({"anchor": {"target": "bucket", "prefix": "/audit/heads", "retain": "6y"}}, tmp_path).records.anchor
+    assert load({"anchor": {"target": "bucket", "prefix": "dd/"}}, tmp_path).records.anchor.prefix == "dd/"
     assert (anchor.prefix, anchor.retain_years, anchor.retain_seconds) == ("audit/heads/", 6, 0.0)
 
 
@@ -193,6 +194,9 @@ def test_anchor_settings_and_defaults(tmp_path: Path) -> None:
     ({"anchor": {"prefix": "x/"}}, ["records.anchor", "'target' is required"]),
     ({"anchor": {"target": "bucket", "mode": "GOVERNANCE"}}, ["records.anchor", "unknown key"]),
     ({"anchors": {"target": "bucket"}}, ["records", "unknown key", "anchor"]),
+    # minimal()'s dataset d has an objects copy at d/ on the bucket target
+    ({"anchor": {"target": "bucket", "prefix": "d/anchors/"}}, ["records.anchor.prefix", "datasets.d.copies[2].path"]),
+    ({"anchor": {"target": "bucket", "prefix": "d"}}, ["records.anchor.prefix", "overlaps"]),
 ])
 def test_bad_anchor_settings_name_the_key(tmp_path: Path, records: dict, words: list[str]) -> None:
     with pytest.raises(ConfigError) as raised:
@@ -221,3 +225,64 @@ def test_an_unreadable_pending_file_reads_as_empty(tmp_path: Path, caplog) -> No
     path.write_text("{not json")
     assert read_pending(path) == []
     assert "unreadable" in caplog.text
+
+
+# -- write_anchor against servers that cannot run here ---------------------------------------------
+
+
+class LaxServer:
+    """Stands in for S3Client: a server that accepts the object-lock headers but does not hold the
+    object as asked (no retention, a shorter one, no version id). SeaweedFS and AWS honour them,
+    so such a server cannot be run here; the real server is tests/integration/s3/test_s3_anchors.py."""
+
+    def __init__(self, version: str | None, retention: dict | None):
+        self.version, self.retention = version, retention
+        self.bucket = type("Bucket", (), {"where": "s3 bucket lax at http://127.0.0.1:9"})()
+        self.puts: list[tuple[str, bytes, str, datetime]] = []
+
+    def put_locked_object(self, key: str, body: bytes, mode: str, until: datetime) -> str | None:
+        self.puts.append((key, body, mode, until))
+        return self.version
+
+    def object_retention(self, key: str, version_id: str) -> dict | None:
+        return self.retention
+
+
+SETTINGS = AnchorSettings("audit")
+
+
+@pytest.mark.parametrize(("version", "retention", "words"), [
+    ("v1", None, ["holds it under no retention", "not COMPLIANCE until 2031-12-29"]),
+    ("v1", {"Mode": "GOVERNANCE", "RetainUntilDate": datetime(2031, 12, 29, 20, tzinfo=UTC)}, ["GOVERNANCE"]),
+    ("v1", {"Mode": "COMPLIANCE", "RetainUntilDate": datetime(2027, 1, 1, tzinfo=UTC)}, ["until 2027-01-01"]),
+    (None, None, ["no version id", "not protected"]),
+])
+def test_an_anchor_the_server_does_not_hold_as_asked_is_not_written(version, retention, words) -> None:
+    from agent.errors import TargetUnavailable
+    from agent.records.anchors import write_anchor
+
+    server = LaxServer(version, retention)
+    with pytest.raises(TargetUnavailable) as raised:
+        write_anchor(server, SETTINGS, AgentHead("vm", 7, h(7), T), T)  # type: ignore[arg-type]
+    for word in words:
+        assert word in str(raised.value), str(raised.value)
+    ((key, body, mode, until),) = server.puts
+    assert (key, mode, until) == (f"anchors/vm/000000000007-{h(7)}.json", "COMPLIANCE",
+                                  datetime(2031, 12, 29, 20, tzinfo=UTC))
+
+
+def test_an_anchor_held_as_asked_returns_its_version() -> None:
+    from agent.records.anchors import write_anchor
+
+    server = LaxServer("v1", {"Mode": "COMPLIANCE", "RetainUntilDate": datetime(2031, 12, 29, 20, tzinfo=UTC)})
+    assert write_anchor(server, SETTINGS, AgentHead("vm", 7, h(7), T), T) == "v1"  # type: ignore[arg-type]
+
+
+def test_an_agent_name_that_cannot_be_a_key_part_is_refused_before_any_request() -> None:
+    from agent.errors import TargetUnavailable
+    from agent.records.anchors import write_anchor
+
+    server = LaxServer("v1", None)
+    with pytest.raises(TargetUnavailable, match="agent.name"):
+        write_anchor(server, SETTINGS, AgentHead("a/../b", 7, h(7), T), T)  # type: ignore[arg-type]
+    assert server.puts == []

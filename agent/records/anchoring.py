@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.clock import now
@@ -95,7 +96,8 @@ def _anchor(config: Config, head: AgentHead) -> str | None:
     try:
         for waiting in pending:
             try:
-                version = write_anchor(client, settings, waiting, now())
+                # Retention runs in real time, whatever clock BACKUP_AGENT_NOW pins for the records.
+                version = write_anchor(client, settings, waiting, datetime.now(UTC))
             except TargetUnavailable as error:
                 failure = error
                 break

@@ -50,11 +50,12 @@ def publish(config: Config, run: RunResult, sinks: Sinks, hook: notify.Notifier 
     """Feed the run to the chosen sinks. Raise what recording raises (NoSpaceError, ChainGapError,
     AgentError: the run is then not recorded and the caller exits 3); return the warnings of the
     sinks that failed after it (metrics, exporter, Pushgateway, notification)."""
+    warnings: list[str] = []
     if sinks.records:
-        recording.record_run(config, run, sinks.accepted_gap)
+        # Records that could not reach the shared store wait in the outbox: a warning, never a verdict.
+        warnings.append(recording.record_run(config, run, sinks.accepted_gap).warning or "")
     elif sinks.state and run.state is not None:
         run.state.save()
-    warnings: list[str] = []
     if sinks.metrics:
         try:
             metrics.write_textfile(run, config.agent.metrics_file)
@@ -75,7 +76,9 @@ def publish(config: Config, run: RunResult, sinks: Sinks, hook: notify.Notifier 
 def summary(run: RunResult) -> str:
     """One line for a notification: how many datasets passed and which did not."""
     failing = [f"{d.dataset.name}: {d.status}" for d in run.datasets if str(d.status) != "pass"]
-    text = f"backup-agent on {run.agent_host}: {len(run.datasets) - len(failing)}/{len(run.datasets)} datasets pass"
+    agent = f" (agent {run.agent})" if run.agent else ""
+    text = (f"backup-agent on {run.agent_host}{agent}: {len(run.datasets) - len(failing)}/{len(run.datasets)} "
+            "datasets pass")
     if run.interrupted:
         text += " (interrupted)"
     return text + (f"; {', '.join(failing)}" if failing else "")

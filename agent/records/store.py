@@ -285,10 +285,12 @@ class RecordStore:
         """The hash of the agent's record number seq in this store, or None."""
         return self._hash_of(seq) if agent == self.agent else None
 
-    def records_after(self, seq: int) -> Iterator[dict[str, Any]]:
-        """The store's records after sequence number seq, in order: what an outbox has to deliver."""
+    def records_after(self, seq: int, limit: int = -1) -> Iterator[dict[str, Any]]:
+        """The store's records after sequence number seq (at most limit), in order: what an outbox
+        has to deliver."""
         if self._has_table:
-            yield from self._select("SELECT * FROM records WHERE record_no > ? ORDER BY record_no", (seq,))
+            yield from self._select("SELECT * FROM records WHERE record_no > ? ORDER BY record_no LIMIT ?",
+                                    (seq, limit))
 
     def count_after(self, seq: int) -> int:
         if not self._has_table:

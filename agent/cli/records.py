@@ -1,4 +1,5 @@
-"""`backup-agent records`: list, export and verify the chained QEF-19-05 / QEF-19-03 records."""
+"""`backup-agent records`: list, export and verify the chained QEF-19-05 / QEF-19-03 records; create
+or migrate the store (`init`) and deliver the outbox to a shared store (`sync`)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,16 @@ from agent.cli.common import EXIT_BREACH, TIME_OPTION_HELP, UsageError, load, mo
 
 @click.group()
 def records() -> None:
-    """QEF-19-05 records: list, export, verify the hash chain."""
-
+    """QEF-19-05 records: list, export, verify every agent's hash chain; init the store, sync the outbox."""
 
 
 _since_option = click.option("--since", metavar="TIME", help=f"From this time (inclusive): {TIME_OPTION_HELP}.")
 _until_option = click.option("--until", metavar="TIME", help="Before this time (exclusive); same forms as --since.")
 _tz_option = click.option("--tz", "zone", metavar="ZONE",
                           help="Zone for dates and times without an offset: Asia/Shanghai, +08:00 (default UTC).")
-
+_agent_option = click.option("--agent", "agent", metavar="NAME", help="Only this agent's records.")
+_local_option = click.option("--local", is_flag=True,
+                             help="Read this agent's local store (the outbox) instead of the shared store.")
 
 
 @records.command("list")
@@ -29,23 +31,26 @@ _tz_option = click.option("--tz", "zone", metavar="ZONE",
 @_tz_option
 @click.option("--kind", type=click.Choice(["check", "copy", "dataset", "run", "drill"]), help="Only this kind of record.")
 @click.option("--limit", type=int, default=50, show_default=True, help="Show the last N (0 = all).")
+@_agent_option
+@_local_option
 @click.pass_context
 def records_list(ctx: click.Context, since: str | None, until: str | None, zone: str | None, kind: str | None,
-                 limit: int) -> None:
+                 limit: int, agent: str | None, local: bool) -> None:
     """Show records, newest last.
 
     \b
     Examples:
       backup-agent records list --since 2026-11-01 --until 2026-12-01
       backup-agent records list --since 2026-11-30 --tz Asia/Shanghai --kind drill
+      backup-agent records list --agent office-nas --limit 0
     """
     bounds = moment(since, zone, "--since"), moment(until, zone, "--until")
-    with open_store(ctx) as store:
-        rows = list(store.rows(*bounds, kind=kind))
+    with open_store(ctx, local=local) as store:
+        rows = list(store.rows(*bounds, kind=kind, agent=agent))
     for row in rows[-limit:] if limit else rows:
         where = "/".join(x for x in (row["dataset"], row["target"]) if x) or "-"
-        click.echo(f"{row['record_no']:>6} {row['recorded_at']} {row['kind']:<7} {where:<28} "
-                   f"{(row['check_name'] or ''):<17} {row['result']:<6} {row['detail'] or ''}")
+        click.echo(f"{row['record_no']:>6} {row['recorded_at']} {row['agent'] or '-'}#{row['seq']} {row['kind']:<7} "
+                   f"{where:<28} {(row['check_name'] or ''):<17} {row['result']:<6} {row['detail'] or ''}")
 
 
 @records.command("export")
@@ -54,9 +59,11 @@ def records_list(ctx: click.Context, since: str | None, until: str | None, zone:
 @_until_option
 @_tz_option
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
+@_agent_option
+@_local_option
 @click.pass_context
 def records_export(ctx: click.Context, fmt: str, since: str | None, until: str | None, zone: str | None,
-                   output: str | None) -> None:
+                   output: str | None, agent: str | None, local: bool) -> None:
     """Export records: CSV (UTF-8 with BOM, headers in Chinese and English) or JSONL.
 
     \b
@@ -66,8 +73,8 @@ def records_export(ctx: click.Context, fmt: str, since: str | None, until: str |
     from agent.records import export_csv, export_jsonl
 
     bounds = moment(since, zone, "--since"), moment(until, zone, "--until")
-    with open_store(ctx) as store:
-        rows = list(store.rows(*bounds))
+    with open_store(ctx, local=local) as store:
+        rows = list(store.rows(*bounds, agent=agent))
     text = export_csv(rows) if fmt == "csv" else export_jsonl(rows)
     data = ("\ufeff" + text if fmt == "csv" else text).encode("utf-8")
     if output:
@@ -78,26 +85,50 @@ def records_export(ctx: click.Context, fmt: str, since: str | None, until: str |
 
 
 @records.command("verify")
-@click.option("--anchor", "anchor_texts", multiple=True, metavar="NUMBER:HASH",
-              help="Also require record NUMBER to carry this SHA-256 (all 64 hex digits, or the first 13 or more): "
-                   "a head remembered elsewhere, e.g. an earlier `records verify`, or Prometheus' "
-                   "backup_agent_records_last_number and _last_hash_prefix (printf '%013x' VALUE). Repeatable.")
+@click.option("--anchor", "anchor_texts", multiple=True, metavar="[AGENT/]NUMBER:HASH",
+              help="Also require record NUMBER of AGENT's chain (default: this agent's) to carry this SHA-256 (all 64 "
+                   "hex digits, or the first 13 or more): a head remembered elsewhere, e.g. an earlier `records "
+                   "verify`, or Prometheus' backup_agent_records_last_number and _last_hash_prefix (printf '%013x' "
+                   "VALUE). Repeatable.")
+@_local_option
 @click.pass_context
-def records_verify(ctx: click.Context, anchor_texts: tuple[str, ...]) -> None:
-    """Recompute the SHA-256 chain of every record and compare it with the heads remembered outside
-    the store (records.sqlite.head, records-head.log, --anchor). Exit 0 when intact; 1 naming the
-    first broken or missing record (an edit, a cut tail, a missing head, an emptied store); 3 when
-    the store cannot be read (an I/O error: that is no verdict on the chain)."""
-    import sqlite3
-
+def records_verify(ctx: click.Context, anchor_texts: tuple[str, ...], local: bool) -> None:
+    """Recompute the SHA-256 chain of every agent's records and compare it with the heads remembered
+    outside the store (records.sqlite.head, records-head.log, this agent's outbox, --anchor). Exit 0
+    when every chain is intact; 1 naming each agent's first broken or missing record (an edit, a cut
+    tail, a missing head, an emptied store); 3 when the store cannot be read (an I/O error, a server
+    down: that is no verdict on the chain)."""
     from agent import chain_head
-    from agent.recording import missing_store_problem
 
     try:
         anchors = [chain_head.parse_anchor(text) for text in anchor_texts]
     except ValueError as error:
         raise UsageError(str(error)) from None
-    path = load(ctx, reads_targets=False).agent.records_db
+    config = load(ctx, reads_targets=False)
+    if config.agent.records_url and not local:
+        with open_store(ctx) as store:
+            reports = store.verify_chain(anchors)
+        _pending_note(config)
+    else:
+        reports = _verify_local(ctx, config.agent.records_db, anchors)
+    for agent in sorted(reports):
+        report = reports[agent]
+        if report.ok:
+            click.echo(f"agent {agent}: chain intact: {report.records} records"
+                       + (f" (#{report.first}-#{report.last}); head #{report.last} sha256 {report.last_hash}"
+                          if report.records else ""))
+        else:
+            click.echo(f"agent {agent}: chain BROKEN at record {report.broken_at}: {report.reason}", err=True)
+    if not reports.ok:
+        ctx.exit(EXIT_BREACH)
+
+
+def _verify_local(ctx: click.Context, path: Path, anchors: list):
+    """The local store's chain report (exits 1 itself for a store that is missing or cannot be opened)."""
+    import sqlite3
+
+    from agent.recording import missing_store_problem
+
     if not Path(path).exists():
         problem = missing_store_problem(Path(path), anchors)
         if problem is None:
@@ -105,8 +136,8 @@ def records_verify(ctx: click.Context, anchor_texts: tuple[str, ...]) -> None:
         click.echo(f"chain BROKEN at record 1: {problem}", err=True)
         ctx.exit(EXIT_BREACH)
     try:
-        with open_store(ctx) as store:
-            report = store.verify_chain(anchors)
+        with open_store(ctx, local=True) as store:
+            reports = store.verify_chain(anchors)
             snapshot = store.snapshot
     except sqlite3.DatabaseError as error:
         # A store whose file header or schema is damaged cannot even be opened: that is a broken
@@ -116,11 +147,57 @@ def records_verify(ctx: click.Context, anchor_texts: tuple[str, ...]) -> None:
     if snapshot:
         click.echo(f"note: read from a copy in memory: no room in {Path(path).parent} for SQLite's shared-memory file",
                    err=True)
-    if report.ok:
-        click.echo(f"chain intact: {report.records} records"
-                   + (f" (#{report.first}-#{report.last}); head #{report.last} sha256 {report.last_hash}"
-                      if report.records else ""))
-        return
-    click.echo(f"chain BROKEN at record {report.broken_at}: {report.reason}", err=True)
-    ctx.exit(EXIT_BREACH)
+    return reports
 
+
+def _pending_note(config) -> None:
+    """Say how many of this agent's records wait in its outbox (they are not in the shared store yet)."""
+    from agent.recording import local_store
+    from agent.records import outbox
+    from agent.records.shared import display_url
+
+    if not Path(config.agent.records_db).exists():
+        return
+    with local_store(config, readonly=True) as store:
+        pending = outbox.undelivered(store, display_url(config.agent.records_url))
+    if pending:
+        click.echo(f"note: {pending} records of agent {config.agent.name} wait in the outbox "
+                   f"{config.agent.records_db} (not checked here; `records verify --local`, `records sync`)", err=True)
+
+
+@records.command("init")
+@click.pass_context
+def records_init(ctx: click.Context) -> None:
+    """Create the records store, or migrate one an older agent wrote (its records are never
+    rewritten): the local store, and with a shared store (records_db: postgresql://…) its schema,
+    which needs the database owner's rights. A store newer than this agent understands: exit 3,
+    nothing written."""
+    from agent.recording import local_store, shared_store
+
+    config = load(ctx, reads_targets=False)
+    if config.agent.records_url:
+        with shared_store(config) as shared:
+            click.echo(shared.init())
+    with local_store(config) as store:
+        found, now = store.migrated or (0, 0)
+        what = ("created" if found == 0 else f"migrated from schema {found}" if found < now else "nothing to do")
+        click.echo(f"{config.agent.records_db}: schema version {now}, {what}; agent {store.agent}"
+                   + (" (the outbox)" if config.agent.records_url else ""))
+
+
+@records.command("sync")
+@click.pass_context
+def records_sync(ctx: click.Context) -> None:
+    """Deliver the records waiting in this agent's outbox to the shared store, with the numbers and
+    hashes they were written with (what a run does after recording). Exit 0 when nothing waits any
+    more; 2 without a shared store; 3 when the store cannot be reached or holds a different record
+    under one of this agent's numbers (nothing is lost: the records keep waiting)."""
+    from agent import recording
+
+    config = load(ctx, reads_targets=False)
+    if not config.agent.records_url:
+        raise UsageError("agent.records_db is not a shared store (postgresql://…): there is nothing to sync")
+    delivery = recording.sync(config)
+    where = f"#{delivery.head.seq}" if delivery.head else "nothing yet"
+    click.echo(f"agent {delivery.agent}: {delivery.delivered} records delivered to {delivery.store}; it holds the "
+               f"chain up to {where}")

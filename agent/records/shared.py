@@ -71,6 +71,8 @@ class SharedStore:
         self.url = url
         self.identity = display_url(url)
         self.agent = agent
+        # Heads known outside the store that every verification checks (this agent's outbox).
+        self.local_anchors: list[Anchor] = []
         extra: dict[str, Any] = {}
         password = read_password(password_file)
         if password is not None:
@@ -245,6 +247,7 @@ class SharedStore:
         """Walk every agent's chain (and that of every agent an anchor names) and compare it with the
         anchors for it; return each agent's report. Raise Unreachable, SharedStoreError."""
         self.require_schema()
+        anchors = [*self.local_anchors, *anchors]
         named = {a.agent or self.agent for a in anchors} - {None}
         reports = ChainReports()
         for agent in sorted(set(self.agents()) | named):

@@ -133,12 +133,13 @@ def deliver(config: Config, local: RecordStore) -> Delivery:
     Delivery with its problem (records stay pending), never an exception."""
     from agent.records import outbox
     from agent.records.shared import DeliveryConflict, SharedStoreError, display_url
+    from agent.records.sqlite_schema import SchemaTooNew
 
     store = display_url(config.agent.records_url or "")
     try:
         with shared_store(config) as shared:
             return outbox.deliver(local, shared)
-    except SharedStoreError as error:
+    except (SharedStoreError, SchemaTooNew) as error:
         pending = outbox.undelivered(local, store)
         log.warning("records not delivered to %s: %s", store, error)
         return outbox.Delivery(store, local.agent, 0, pending, None, str(error), isinstance(error, DeliveryConflict))
@@ -185,13 +186,18 @@ def record_drill(config: Config, result: DrillResult) -> tuple[dict[str, Any], R
     return the row with its record_no, and what was recorded. Raise NoSpaceError (nothing
     written), ChainGapError, AgentError."""
     row = drill_row(result, config.agent.host, config.agent.operator)
+    recorded = record_rows(config, [row])
+    log.info("drill record %d written to %s", recorded.last, config.agent.records_db)
+    return {**row, "record_no": recorded.last, "agent": config.agent.name, "seq": recorded.last}, recorded
+
+
+def record_rows(config: Config, rows: list[dict[str, Any]]) -> Recorded:
+    """Append rows to this agent's chain in one transaction, then deliver them when there is a
+    shared store. Raise NoSpaceError (nothing written), ChainGapError, AgentError."""
     with interrupt.deferred(), local_store(config) as store:
-        number, _ = store.append([row])
-        agent = store.agent
-    log.info("drill record %d written to %s", number, config.agent.records_db)
+        first, last = store.append(rows)
     with local_store(config) as store:
-        recorded = _recorded(config, store, number, number)
-    return {**row, "record_no": number, "agent": agent, "seq": number}, recorded
+        return _recorded(config, store, first, last)
 
 
 def sync(config: Config) -> Delivery:

@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 
 from agent.records import COLUMNS, FIELDS, GENESIS, RecordStore, record_hash
+from agent.records.sqlite_schema import SchemaTooNew
 from tests.support.record_stores import AGENT, StoreCase
-from tests.support.records import make_rows
+from tests.support.records import make_rows, write_legacy_store
 
 KINDS = ("sqlite", "postgresql")
 
@@ -219,3 +220,45 @@ def test_the_local_option_reads_the_outbox(store: StoreCase) -> None:
     local = store.cli("verify", "--local")
     assert local.returncode == 0 and b"chain intact: 12 records" in local.stdout
     assert len(store.cli("export", "--format", "jsonl", "--local").stdout.splitlines()) == 12
+
+
+# --- schema versions
+
+
+def test_a_store_written_before_agents_were_named_migrates_and_keeps_verifying(empty: StoreCase) -> None:
+    """A schema-1 store (chain format 1, record_no hashed): read as it is, migrated by `records init`
+    without a record rewritten, continued by the same agent's chain, and delivered whole."""
+    hashes = write_legacy_store(empty.local_path)
+    before = empty.local_path.read_bytes()
+    local = empty.cli("verify", "--local")
+    assert local.returncode == 0 and b"agent vm: chain intact: 12 records" in local.stdout, local.stderr
+    assert empty.local_path.read_bytes() == before, "reading never migrates"
+    init = empty.cli("init")
+    assert init.returncode == 0 and b"schema version 2, migrated from schema 1; agent vm" in init.stdout, init.stderr
+    assert b"schema version 2, nothing to do" in empty.cli("init").stdout
+    assert empty.append(make_rows(2, first=13)) == (13, 14)
+    result = empty.cli("verify")
+    assert result.returncode == 0 and b"agent vm: chain intact: 14 records" in result.stdout, result.stderr
+    with empty.reader() as reader:
+        rows = list(reader.rows())
+    assert [r["hash"] for r in rows[:12]] == hashes, "the old records keep their hashes"
+    assert [(r["seq"], r["chain"]) for r in rows] == [(n, 1) for n in range(1, 13)] + [(13, 2), (14, 2)]
+    assert rows[12]["prev_hash"] == hashes[-1] and rows[12]["agent"] == AGENT
+
+
+def test_a_newer_schema_is_refused_and_nothing_is_written(store: StoreCase) -> None:
+    store.execute("INSERT INTO schema_version (version, applied_at) VALUES (3, '2031-01-01T00:00:00Z')")
+    before = store.local_path.read_bytes()
+    for args in (("verify",), ("list",), ("init",), *((("sync",),) if store.shared else ())):
+        result = store.cli(*args)
+        assert result.returncode == 3, (args, result.stdout, result.stderr)
+        assert b"schema version 3, newer than this agent understands (2)" in result.stderr, result.stderr
+    assert store.local_path.read_bytes() == before
+    if store.shared:  # the outbox takes the records; the shared store is not written to
+        with pytest.raises(SchemaTooNew):
+            store.append(make_rows(1, first=13))
+        assert store.execute("SELECT count(*) FROM records") == [(12,)]
+    else:
+        with pytest.raises(SchemaTooNew):
+            store.append(make_rows(1, first=13))
+        assert store.local_path.read_bytes() == before

@@ -111,14 +111,17 @@ def records_verify(ctx: click.Context, anchor_texts: tuple[str, ...], local: boo
         _pending_note(config)
     else:
         reports = _verify_local(ctx, config.agent.records_db, anchors)
+    shared = bool(config.agent.records_url and not local)
     for agent in sorted(reports):
         report = reports[agent]
+        # One agent's local store: the lines as they always were, the agent named at the end.
+        prefix, suffix = (f"agent {agent}: ", "") if shared else ("", f"; agent {agent}")
         if report.ok:
-            click.echo(f"agent {agent}: chain intact: {report.records} records"
+            click.echo(f"{prefix}chain intact: {report.records} records"
                        + (f" (#{report.first}-#{report.last}); head #{report.last} sha256 {report.last_hash}"
-                          if report.records else ""))
+                          if report.records else "") + suffix)
         else:
-            click.echo(f"agent {agent}: chain BROKEN at record {report.broken_at}: {report.reason}", err=True)
+            click.echo(f"{prefix}chain BROKEN at record {report.broken_at}: {report.reason}{suffix}", err=True)
     if not reports.ok:
         ctx.exit(EXIT_BREACH)
 

@@ -24,8 +24,6 @@ CHAIN_VERSION = 2  # the format new records are hashed with
 # Column name, Chinese label, English label — the export headers, in order.
 FIELDS: tuple[tuple[str, str, str], ...] = (
     ("record_no", "记录编号", "Record no."),
-    ("agent", "代理", "Agent"),
-    ("seq", "代理序号", "Agent seq."),
     ("form", "表单", "Form"),
     ("run_id", "运行编号", "Run ID"),
     ("recorded_at", "时间", "Time"),
@@ -51,6 +49,8 @@ FIELDS: tuple[tuple[str, str, str], ...] = (
     ("tool_versions", "工具版本", "Tool versions"),
     ("agent_host", "代理主机", "Agent host"),
     ("operator", "操作人", "Operator"),
+    ("agent", "代理", "Agent"),
+    ("seq", "代理序号", "Agent seq."),
     ("chain", "链格式", "Chain format"),
     ("prev_hash", "前一记录哈希", "Previous hash"),
     ("hash", "记录哈希", "Record hash"),

@@ -52,8 +52,10 @@ def publish(config: Config, run: RunResult, sinks: Sinks, hook: notify.Notifier 
     sinks that failed after it (metrics, exporter, Pushgateway, notification)."""
     warnings: list[str] = []
     if sinks.records:
+        recorded = recording.record_run(config, run, sinks.accepted_gap)
         # Records that could not reach the shared store wait in the outbox: a warning, never a verdict.
-        warnings.append(recording.record_run(config, run, sinks.accepted_gap).warning or "")
+        # recorded.head is this agent's head in its store of record (None while records wait).
+        warnings.append(recorded.warning or "")
     elif sinks.state and run.state is not None:
         run.state.save()
     if sinks.metrics:

@@ -200,6 +200,19 @@ def record_rows(config: Config, rows: list[dict[str, Any]]) -> Recorded:
         return _recorded(config, store, first, last)
 
 
+def agent_head(config: Config) -> AgentHead | None:
+    """This agent's newest record in its store of record: the shared store's when there is one (its
+    head after the last delivery), else the local store's; None when it holds none. Raise
+    Unreachable or SharedStoreError when the shared store cannot tell."""
+    if config.agent.records_url:
+        with shared_store(config) as shared:
+            return shared.head(config.agent.name)
+    if not Path(config.agent.records_db).exists():
+        return None
+    with local_store(config, readonly=True) as store:
+        return store.head()
+
+
 def sync(config: Config) -> Delivery:
     """`records sync`: deliver every pending record now. Raise AgentError when there is no shared
     store, SharedStoreError (Unreachable, DeliveryConflict) when delivery fails."""

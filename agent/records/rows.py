@@ -21,7 +21,6 @@ def rows_for_run(run: RunResult) -> list[dict[str, Any]]:
         "tool_versions": json.dumps(run.tool_versions, sort_keys=True),
         "agent_host": run.agent_host,
         "operator": run.operator,
-        "agent": run.agent or None,  # the store writes its own agent; a different one is refused
     }
     rows = []
     for dataset_result in run.datasets:

@@ -54,6 +54,7 @@ class PostgresServer:
     bin: Path
     password_file: Path
     databases: list[str] = field(default_factory=list)
+    durable: bool = False  # fsync on and the default settings (the benchmark), else fsync off
 
     @property
     def data(self) -> Path:
@@ -90,8 +91,9 @@ class PostgresServer:
                        capture_output=True, timeout=timeout)
 
     def start(self) -> None:
-        options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.socket_dir} -c fsync=off "
-                   "-c full_page_writes=off -c max_connections=60 -c shared_buffers=32MB")
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.socket_dir} -c max_connections=60"
+        if not self.durable:
+            options += " -c fsync=off -c full_page_writes=off -c shared_buffers=32MB"
         self._ctl("-l", str(self.directory / "pg" / "log"), "-w", "-t", "60", "-o", options, "start")
 
     def stop(self) -> None:
@@ -112,8 +114,9 @@ class PostgresServer:
         return (self.data / "postmaster.pid").exists()
 
 
-def start_postgres() -> PostgresServer:
-    """initdb and start a cluster in a fresh directory under /tmp (the server user must reach it)."""
+def start_postgres(durable: bool = False) -> PostgresServer:
+    """initdb and start a cluster in a fresh directory under /tmp (the server user must reach it).
+    durable: keep the server's defaults (fsync on), as the benchmark measures a real server."""
     binaries = bin_dir()
     if binaries is None:
         pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql; ./bootstrap test installs "
@@ -132,7 +135,7 @@ def start_postgres() -> PostgresServer:
                    check=True, capture_output=True, timeout=120)
     password_file = directory / "owner.pass"  # the agents' copy, readable by this process
     password_file.write_text(PASSWORD + "\n", encoding="utf-8")
-    server = PostgresServer(directory, free_port(), binaries, password_file)
+    server = PostgresServer(directory, free_port(), binaries, password_file, durable=durable)
     server.start()
     return server
 

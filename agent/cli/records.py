@@ -173,19 +173,29 @@ def _pending_note(config) -> None:
 def records_init(ctx: click.Context) -> None:
     """Create the records store, or migrate one an older agent wrote (its records are never
     rewritten): the local store, and with a shared store (records_db: postgresql://…) its schema,
-    which needs the database owner's rights. A store newer than this agent understands: exit 3,
-    nothing written."""
+    which needs the database owner's rights. An empty outbox of an agent whose chain the shared
+    store holds (a reinstalled agent) takes that chain back, so new records continue it. A store
+    newer than this agent understands: exit 3, nothing written."""
     from agent.recording import local_store, shared_store
+    from agent.records import outbox
 
     config = load(ctx, reads_targets=False)
-    if config.agent.records_url:
-        with shared_store(config) as shared:
+    shared = shared_store(config) if config.agent.records_url else None
+    try:
+        if shared is not None:
             click.echo(shared.init())
-    with local_store(config) as store:
-        found, now = store.migrated or (0, 0)
-        what = ("created" if found == 0 else f"migrated from schema {found}" if found < now else "nothing to do")
-        click.echo(f"{config.agent.records_db}: schema version {now}, {what}; agent {store.agent}"
-                   + (" (the outbox)" if config.agent.records_url else ""))
+        with local_store(config) as store:
+            found, now = store.migrated or (0, 0)
+            what = ("created" if found == 0 else f"migrated from schema {found}" if found < now else "nothing to do")
+            click.echo(f"{config.agent.records_db}: schema version {now}, {what}; agent {store.agent}"
+                       + (" (the outbox)" if shared else ""))
+            taken = outbox.take_back(store, shared) if shared is not None else 0
+            if taken:
+                click.echo(f"{config.agent.records_db}: took agent {store.agent}'s chain back from {shared.identity}: "
+                           f"{taken} records (#1-#{taken}); new records continue it")
+    finally:
+        if shared is not None:
+            shared.close()
 
 
 @records.command("sync")

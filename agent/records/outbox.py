@@ -11,6 +11,7 @@ server cannot be asked.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -74,11 +75,25 @@ def _common_start(local: RecordStore, shared: SharedStore, head: AgentHead | Non
         raise DeliveryConflict(
             f"the shared store {shared.identity} holds agent {local.agent!r}'s chain up to #{head.seq}, but this "
             f"agent's outbox {local.path} ends at #{newest.seq if newest else 0}: another machine uses the same "
-            "agent.name, or this outbox was replaced. Nothing was delivered")
+            "agent.name, or this outbox was replaced (a reinstalled agent: move the outbox and its head files "
+            "aside, then `backup-agent records init` takes the chain back). Nothing was delivered")
     raise DeliveryConflict(
         f"record #{head.seq} of agent {local.agent!r} differs between the shared store {shared.identity} and this "
         f"agent's outbox {local.path}: another machine uses the same agent.name, or a chain was rewritten. Nothing "
         "was delivered; `backup-agent records verify` and `records verify --local` show which")
+
+
+def take_back(local: RecordStore, shared: SharedStore) -> int:
+    """Into an empty outbox: the agent's chain as the shared store holds it (a reinstalled agent
+    continues its chain instead of starting one the shared store would refuse). Return how many
+    records were taken. Raise AgentError, ChainGapError."""
+    head = shared.head(local.agent)
+    if head is None or local.head() is not None:
+        return 0
+    with contextlib.closing(shared.chain(local.agent)) as rows:
+        taken = local.append(list(rows), adopt=True)[1]
+    local.mark_delivered(shared.identity, head.seq, head.hash)
+    return taken
 
 
 def undelivered(local: RecordStore, store: str) -> int:

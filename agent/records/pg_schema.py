@@ -11,14 +11,13 @@ filter compares times and uses an index.
 
 from __future__ import annotations
 
-from agent.records.fields import CHAINED_V1, COLUMNS, GENESIS, INTEGER_COLUMNS, REAL_COLUMNS
+from agent.records.fields import COLUMNS, GENESIS, INTEGER_COLUMNS, REAL_COLUMNS
 
 SCHEMA_VERSION = 2
 
 
 def _type(column: str) -> str:
-    if column in ("seq", "bytes_verified"):
-        return "bigint"
+    """The column's type: the one that hands back the Python type the agent hashed (fields.normalize)."""
     if column == "chain":
         return "integer NOT NULL CHECK (chain > 0)"
     if column in INTEGER_COLUMNS:
@@ -98,5 +97,3 @@ GRANT USAGE ON SCHEMA public TO {role};
 GRANT SELECT, INSERT ON records TO {role};
 GRANT SELECT ON schema_version TO {role};
 """
-
-assert "record_no" in CHAINED_V1  # chain 1 hashes the number: in this store it is `seq` (fields.record_hash)

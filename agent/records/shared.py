@@ -243,6 +243,11 @@ class SharedStore:
             raise SharedStoreError(f"the shared records store {self.identity} refused {what}: "
                                    f"{_first_line(error)}") from None
 
+    def chain(self, agent: str) -> Iterator[dict[str, Any]]:
+        """The agent's records in sequence order."""
+        yield from self._stream(f"SELECT {_SELECT} FROM records WHERE agent = %s ORDER BY seq", (agent,),
+                                f"reading agent {agent}'s chain")
+
     def verify_chain(self, anchors: Sequence[Anchor] = ()) -> ChainReports:
         """Walk every agent's chain (and that of every agent an anchor names) and compare it with the
         anchors for it; return each agent's report. Raise Unreachable, SharedStoreError."""
@@ -252,8 +257,7 @@ class SharedStore:
         reports = ChainReports()
         for agent in sorted(set(self.agents()) | named):
             mine = anchors_of(agent, anchors, self.agent)
-            with contextlib.closing(self._stream(f"SELECT {_SELECT} FROM records WHERE agent = %s ORDER BY seq",
-                                                 (agent,), f"reading agent {agent}'s chain")) as rows:
+            with contextlib.closing(self.chain(agent)) as rows:
                 reports[agent] = reaches(walk(rows, mine, agent), mine)
         return reports
 

@@ -148,12 +148,17 @@ class RecordStore:
         except sqlite3.Error as error:
             raise self._unreadable(error) from error
 
-    def append(self, rows: Iterable[dict[str, Any]], *, accept_new_chain: str | None = None) -> tuple[int, int]:
+    def append(self, rows: Iterable[dict[str, Any]], *, accept_new_chain: str | None = None,
+               adopt: bool = False) -> tuple[int, int]:
         """Append rows in one transaction, numbering and chaining them. Return (first, last) record number.
 
         Refuse with ChainGapError when the store does not reach the head remembered outside it,
         unless accept_new_chain carries the operator's reason (then logged in the head log). Raise
-        NoSpaceError on a full disk, AgentError on another write failure; either way nothing is written."""
+        NoSpaceError on a full disk, AgentError on another write failure; either way nothing is written.
+
+        adopt: the rows are this agent's records as another store holds them, already numbered and
+        hashed, from the first on (an outbox taking its chain back from the shared store): each is
+        checked and kept as it is, and the result must reach every head remembered outside."""
         if self.readonly:
             raise AgentError(f"records store {self.path} is open read-only")
         try:
@@ -162,7 +167,8 @@ class RecordStore:
                 self._db.execute("BEGIN IMMEDIATE")
                 had_head = chain_head.set_aside(self.path)
                 try:
-                    first, number, digest = self._append_in_transaction(rows, accept_new_chain)
+                    first, number, digest = (self._adopt_in_transaction(rows) if adopt else
+                                             self._append_in_transaction(rows, accept_new_chain))
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._rollback()
@@ -197,6 +203,30 @@ class RecordStore:
             # Before the commit, so no crash can leave records the head does not know of.
             chain_head.write_head(self.path, chain_head.Head(number, prev, base))
         return first, number, prev
+
+    def _adopt_in_transaction(self, rows: Iterable[dict[str, Any]]) -> tuple[int, int, str]:
+        if self._last() is not None:
+            raise AgentError(f"the records store {self.path} already holds records: only an empty store takes a "
+                             "chain back")
+        number, prev = 0, GENESIS
+        for row in rows:
+            number += 1
+            full = {c: normalize(c, row.get(c)) for c in COLUMNS}
+            full["record_no"] = number
+            if (full["agent"], full["seq"], full["prev_hash"]) != (self.agent, number, prev) \
+                    or record_hash(prev, full) != full["hash"]:
+                raise AgentError(f"record #{number} of agent {self.agent!r} does not continue its chain as received; "
+                                 "nothing was taken (`backup-agent records verify` checks the shared store)")
+            self._db.execute(f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                             [full[c] for c in COLUMNS])
+            prev = full["hash"]
+        if number:
+            # The head first (as an append writes it), then every head remembered before must be reached.
+            chain_head.write_head(self.path, chain_head.Head(number, prev, chain_head.Anchor(0, GENESIS, "head file")))
+        problem = chain_head.continuity_problem(self.path, (number, prev) if number else None, self._hash_of)
+        if problem:
+            raise ChainGapError(f"refusing to take the chain back: {problem}")
+        return 1, number, prev
 
     def _chained(self, row: dict[str, Any], number: int, prev: str) -> dict[str, Any]:
         """The row as record `number` of this store's agent, chained to prev (chain format 2)."""

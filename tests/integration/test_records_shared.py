@@ -319,3 +319,27 @@ def test_records_init_creates_the_shared_schema_once(postgres: PostgresServer, e
     case.append(make_rows(2))
     assert case.cli("verify").returncode == 0
     assert json.loads(case.cli("export", "--format", "jsonl").stdout.splitlines()[-1])["seq"] == 2
+
+
+def test_a_reinstalled_agent_takes_its_chain_back_and_continues_it(postgres: PostgresServer, shared_db: str,
+                                                                  tmp_path: Path) -> None:
+    """The state directory is lost: a fresh outbox would start the chain again at #1, which the
+    shared store refuses; `records init` takes the chain back first, and the next records continue it."""
+    import shutil
+
+    case = StoreCase.make("postgresql", tmp_path / "site", shared_db, postgres)
+    case.append(make_rows(12))
+    written = local_rows(case.local_path)
+    shutil.rmtree(case.directory / "state")
+    init = case.cli("init")
+    assert init.returncode == 0 and b"took agent vm's chain back" in init.stdout and b"12 records" in init.stdout, \
+        init.stderr
+    assert local_rows(case.local_path) == written and case.cli("verify", "--local").returncode == 0
+    assert case.append(make_rows(2, first=13)) == (13, 14)
+    assert shared_rows(shared_db, postgres)["vm"] == local_rows(case.local_path)
+    assert case.cli("verify").returncode == 0
+    shutil.rmtree(case.directory / "state")
+    with RecordStore(case.local_path, agent="vm") as local:  # without `records init`: refused, never merged
+        local.append(make_rows(1))
+    refused = case.cli("sync")
+    assert refused.returncode == 3 and b"records init` takes the chain back" in refused.stderr, refused.stderr

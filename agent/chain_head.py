@@ -41,9 +41,10 @@ class HeadUnreadable(Exception):
 class Anchor:
     """A record the chain is known to have reached: its number and its hash (or a prefix of it)."""
 
-    record_no: int
+    record_no: int  # the record's sequence number in its agent's chain
     hash: str
     source: str
+    agent: str | None = None  # None: the agent of the store it is checked against
 
     def matches(self, digest: str | None) -> bool:
         return digest is not None and digest.startswith(self.hash)
@@ -67,13 +68,15 @@ def log_path(store: Path) -> Path:
 
 
 def parse_anchor(text: str) -> Anchor:
-    """Given NUMBER:HASH (HASH: the full hex digest or its first ≥ 13 hex digits), return an Anchor.
+    """Given [AGENT/]NUMBER:HASH (HASH: the full hex digest or its first ≥ 13 hex digits; NUMBER the
+    record's sequence number in AGENT's chain, this agent's without AGENT), return an Anchor.
     Raise ValueError."""
-    match = re.fullmatch(r"#?(\d+):([0-9a-fA-F]+)", text.strip())
-    if not match or not MIN_PREFIX <= len(match.group(2)) <= 64:
-        raise ValueError(f"--anchor {text!r}: expected NUMBER:HASH with at least {MIN_PREFIX} hex digits of the "
-                         "record's SHA-256 (e.g. 4711:3f2a9c0d1e4b7; from the metric: printf '%013x' VALUE)")
-    return Anchor(int(match.group(1)), match.group(2).lower(), "--anchor")
+    match = re.fullmatch(r"(?:([a-z0-9][a-z0-9_.-]{0,63})/)?#?(\d+):([0-9a-fA-F]+)", text.strip())
+    if not match or not MIN_PREFIX <= len(match.group(3)) <= 64:
+        raise ValueError(f"--anchor {text!r}: expected [AGENT/]NUMBER:HASH with at least {MIN_PREFIX} hex digits of "
+                         "the record's SHA-256 (e.g. 4711:3f2a9c0d1e4b7 or office/4711:3f2a9c0d1e4b7; from the "
+                         "metric: printf '%013x' VALUE)")
+    return Anchor(int(match.group(2)), match.group(3).lower(), "--anchor", match.group(1))
 
 
 def read_head(store: Path) -> Head | None:

@@ -10,6 +10,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from agent.agent_name import agent_name_from
 from agent.config_model import (
     DEFAULT_METRICS_FILE,
     DEFAULT_SCRATCH_DIR,
@@ -26,6 +27,7 @@ from agent.config_model import (
     SecretRef,
     Target,
 )
+from agent.records_url import is_shared_url
 from agent.targets import path_keys
 from agent.units import parse_duration, parse_size
 
@@ -71,14 +73,20 @@ def _records(raw: dict) -> RecordsSettings:
 def _agent(raw: dict, resolve: _Resolver) -> AgentSettings:
     notify = raw.get("notify") or {}
     state_dir = resolve(raw.get("state_dir"), DEFAULT_STATE_DIR)
+    # A shared store is reached by URL; the records are then kept in the local store first (the outbox).
+    shared = raw.get("records_db") if is_shared_url(raw.get("records_db")) else None
+    host = str(raw.get("host") or socket.gethostname())
     return AgentSettings(
         state_dir=state_dir,
         metrics_file=resolve(raw.get("metrics_file"), DEFAULT_METRICS_FILE),
         scratch_dir=resolve(raw.get("scratch_dir"), DEFAULT_SCRATCH_DIR),
-        records_db=resolve(raw.get("records_db"), str(state_dir / "records.sqlite")),
+        records_db=resolve(None if shared else raw.get("records_db"), str(state_dir / "records.sqlite")),
+        name=str(raw.get("name") or agent_name_from(host)),
+        records_url=shared,
+        records_password_file=resolve(raw["records_password_file"], "") if raw.get("records_password_file") else None,
         operator=str(raw.get("operator", "")),
         company=str(raw.get("company", "")),
-        host=str(raw.get("host") or socket.gethostname()),
+        host=host,
         concurrency=raw.get("concurrency", 4),
         command_timeout_seconds=parse_duration(raw.get("command_timeout", "1h")),
         run_budget_seconds=parse_duration(raw.get("run_budget", "6h")),

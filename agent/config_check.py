@@ -97,6 +97,8 @@ def _file_references(config: Config) -> list[tuple[str, str]]:
               for copy in _copies(config) if copy.form == "restic" and copy.password.file]
     if config.agent.notify_url_file:
         found.append(("agent.notify.url_file", config.agent.notify_url_file))
+    if config.agent.records_password_file:
+        found.append(("agent.records_password_file", str(config.agent.records_password_file)))
     return found
 
 

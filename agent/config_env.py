@@ -5,7 +5,7 @@ in its own $CREDENTIALS_DIRECTORY, and cron sets it to /etc/backup-agent/credent
 file writes `password_file: "${CREDENTIALS_DIRECTORY}/restic.pass"`.
 
 Expanded, and only here (PATH_KEYS): agent.state_dir, metrics_file, scratch_dir, records_db,
-notify.url_file;
+records_password_file, notify.url_file;
 targets' keys that name a file or directory on this machine (agent.targets.path_keys: key_file,
 known_hosts, credentials_file, mountpoint); a copy's path, stamp, password_file and
 snapshot_filter.path. Every other value is taken as written: names, hosts and
@@ -27,7 +27,7 @@ from typing import Any
 from agent.config_values import key_path
 from agent.targets import path_keys
 
-AGENT_PATH_KEYS = ("state_dir", "metrics_file", "scratch_dir", "records_db")
+AGENT_PATH_KEYS = ("state_dir", "metrics_file", "scratch_dir", "records_db", "records_password_file")
 COPY_PATH_KEYS = ("path", "stamp", "password_file")
 # `${` followed by anything but a name and `}` is malformed: the user meant a variable.
 _REFERENCE = re.compile(r"\$(?:\$|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*)|(?P<bad>\{))")

@@ -147,6 +147,10 @@ class AgentSettings:
     pushgateway: str | None = None
     notify_url_file: str | None = None  # agent.notify: the ping URL is a secret, read when the run starts
     notify_url_env: str | None = None
+    name: str = ""  # agent.name: whose chain this agent's records belong to (agent.agent_name)
+    # agent.records_db as a postgresql:// URL: the shared store (records_db is then the local outbox).
+    records_url: str | None = None
+    records_password_file: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ def semantic_problems(document: dict) -> list[str]:
     """The second pass. Tolerates shapes the schema already rejected."""
     agent = _mapping(document.get("agent"))
     problems = [p for key in AGENT_DURATIONS for p in _duration(f"agent.{key}", agent.get(key))]
+    problems += _records_problems(agent)
     processes = _mapping(document.get("processes"))
     for name, process in processes.items():
         problems += _process_problems(name, process)
@@ -76,6 +77,21 @@ def _anchor_problems(anchor: dict, targets: dict) -> list[str]:
             except ValueError as error:
                 problems.append(f"records.anchor.{key}: {error}")
     return problems
+
+
+def _records_problems(agent: dict) -> list[str]:
+    """records_db: a file, or a postgresql:// URL without a password; a password file only with a URL."""
+    from agent.records_url import is_shared_url, url_problem
+
+    value = agent.get("records_db")
+    if isinstance(value, str) and "://" in value:
+        problem = url_problem(value)
+        if problem:
+            return [f"agent.records_db: {problem}"]
+    if agent.get("records_password_file") and not (isinstance(value, str) and is_shared_url(value)):
+        return ["agent.records_password_file: only a shared store (records_db: postgresql://…) takes a password; "
+                "remove it, or set records_db to the shared store's URL"]
+    return []
 
 
 def _process_problems(name: str, process: Any) -> list[str]:

@@ -38,8 +38,9 @@ def effective_document(config: Config) -> dict[str, Any]:
     document: dict[str, Any] = {
         "agent": _without_empty({
             "state_dir": str(agent.state_dir), "metrics_file": str(agent.metrics_file),
-            "scratch_dir": str(agent.scratch_dir), "records_db": str(agent.records_db),
-            "operator": agent.operator, "company": agent.company, "host": agent.host,
+            "scratch_dir": str(agent.scratch_dir), "records_db": agent.records_url or str(agent.records_db),
+            "records_password_file": str(agent.records_password_file) if agent.records_password_file else None,
+            "name": agent.name, "operator": agent.operator, "company": agent.company, "host": agent.host,
             "concurrency": agent.concurrency, "command_timeout": exact_duration(agent.command_timeout_seconds),
             "run_budget": exact_duration(agent.run_budget_seconds),
             "read_data_cycle": exact_duration(agent.read_data_cycle_seconds),

@@ -181,7 +181,7 @@ def judge_times(result: DrillResult, restored: dict[str, Any]) -> None:
                      + (f"; {len(errors)} error(s): {errors[0]}" if errors else ""))
 
 
-def after_action(result: DrillResult, record_no: int | None) -> str:
+def after_action(result: DrillResult, record_no: int | None, agent: str = "") -> str:
     """The after-action summary printed at the end of a drill (bilingual labels, as the records are)."""
 
     def verdict(met: bool | None) -> str:
@@ -193,6 +193,7 @@ def after_action(result: DrillResult, record_no: int | None) -> str:
     spec = result.spec
     lines = [
         f"{FORM_DRILL} 恢复演练记录 / restore drill record" + (f"  #{record_no}" if record_no else ""),
+        *([f"  代理 / agent      {agent}"] if agent else []),
         f"  数据集 / dataset   {result.dataset.name}  [{result.dataset.process.display_name}]",
         f"  副本 / copy        {spec.target.name} ({spec.form}, {spec.target.medium}, {spec.target.location})"
         + (f", snapshot {m['snapshot']}" if m.get("snapshot") else ""),

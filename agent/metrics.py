@@ -1,7 +1,9 @@
 """Prometheus metrics for a finished run: written atomically for node_exporter's textfile collector.
 
 Labels are dataset, process, target (plus role, form, check, status where they say what a series
-is) — never a path, a URL or a credential. The catalogue is in README.md ("Metrics").
+is) — never a path, a URL or a credential; the run-level series (last_run_*, records_*) carry the
+agent's name (label agent), so the runs of several agents stay apart. The catalogue is in
+README.md ("Metrics").
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ STATUSES = (Status.PASS, Status.FAIL, Status.ERROR, Status.SKIP)
 COPY_LABELS = ("dataset", "process", "target", "role", "form", "medium", "location")
 _PER_TARGET = ("dataset", "process", "target")
 _PER_DATASET = ("dataset", "process")
+_PER_AGENT = ("agent",)
 
 # Every series of a run: name, help, labels, in the order the textfile lists them.
 SERIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -50,17 +53,19 @@ SERIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("dataset_required_copies", "Copies the dataset's policy requires.", _PER_DATASET),
     ("dataset_rpo_seconds", "RPO of the dataset's process.", _PER_DATASET),
     ("dataset_rto_seconds", "RTO of the dataset's process.", _PER_DATASET),
-    ("last_run_timestamp_seconds", "When the agent's last run finished (Unix time).", ()),
-    ("last_run_duration_seconds", "How long the agent's last run took.", ()),
+    ("last_run_timestamp_seconds", "When the agent's last run finished (Unix time).", _PER_AGENT),
+    ("last_run_duration_seconds", "How long the agent's last run took.", _PER_AGENT),
     ("last_run_success", "1 when the last run completed (whatever its verdicts), 0 when it was interrupted or ran "
-     "out of its budget.", ()),
-    ("last_run_datasets", "Datasets verified in the last run.", ()),
+     "out of its budget.", _PER_AGENT),
+    ("last_run_datasets", "Datasets verified in the last run.", _PER_AGENT),
 )
 RECORDS_LAST_NUMBER = ("records_last_number", "Number of the newest QEF-19-05 record after the last run (an outside "
                        "anchor for the hash chain: it never goes down).")
 RECORDS_LAST_HASH = ("records_last_hash_prefix", "First 52 bits (13 hex digits) of the newest QEF-19-05 record's "
                      "SHA-256, as an integer (exact in a float64; printf '%013x' VALUE gives the hex for `records "
                      "verify --anchor NUMBER:HEX`). It changes only together with records_last_number.")
+RECORDS_UNDELIVERED = ("records_undelivered", "QEF-19-05 records of this agent waiting in its outbox for the shared "
+                       "records store after the last run (0 without a shared store).")
 
 
 def build_registry(run: RunResult) -> CollectorRegistry:
@@ -76,16 +81,25 @@ def build_registry(run: RunResult) -> CollectorRegistry:
         for copy in dataset_result.copies:
             _copy_series(gauges, ds, copy, dataset_result.dataset.process.rpo_seconds)
         _dataset_series(gauges, ds, dataset_result)
+    agent = {"agent": run_agent(run)}
     for (name, documentation), value in ((RECORDS_LAST_NUMBER, run.last_record_no),
-                                         (RECORDS_LAST_HASH, run.last_record_hash)):
+                                         (RECORDS_LAST_HASH, run.last_record_hash),
+                                         (RECORDS_UNDELIVERED, run.records_undelivered)):
         if value is not None:
-            Gauge(name, documentation, namespace=NAMESPACE, registry=registry).set(
+            Gauge(name, documentation, _PER_AGENT, namespace=NAMESPACE, registry=registry).labels(**agent).set(
                 hash_prefix(value) if isinstance(value, str) else value)
-    gauges["last_run_timestamp_seconds"].set(run.finished_at.timestamp())
-    gauges["last_run_duration_seconds"].set((run.finished_at - run.started_at).total_seconds())
-    gauges["last_run_success"].set(0 if run.interrupted or run.budget_exhausted else 1)
-    gauges["last_run_datasets"].set(len(run.datasets))
+    gauges["last_run_timestamp_seconds"].labels(**agent).set(run.finished_at.timestamp())
+    gauges["last_run_duration_seconds"].labels(**agent).set((run.finished_at - run.started_at).total_seconds())
+    gauges["last_run_success"].labels(**agent).set(0 if run.interrupted or run.budget_exhausted else 1)
+    gauges["last_run_datasets"].labels(**agent).set(len(run.datasets))
     return registry
+
+
+def run_agent(run: RunResult) -> str:
+    """The run's agent name (a run made without one: its host's name, as agent.name defaults to)."""
+    from agent.agent_name import agent_name_from
+
+    return run.agent or agent_name_from(run.agent_host)
 
 
 def _copy_series(gauges: dict[str, Gauge], ds: dict[str, str], copy: CopyResult, rpo_seconds: float) -> None:

@@ -119,6 +119,9 @@ class RunResult:
     # Number and hash of the run's last QEF-19-05 record once appended (exported as metrics: an outside anchor).
     last_record_no: int | None = None
     last_record_hash: str | None = None
+    agent: str = ""  # agent.name: whose chain the run's records join
+    # Records of this agent not (yet) in the shared store after the run (0 without one).
+    records_undelivered: int | None = None
 
     @property
     def compliant(self) -> bool:

@@ -64,6 +64,7 @@ def run_document(run: RunResult) -> dict[str, Any]:
         "run_id": run.run_id,
         "started_at": iso(run.started_at),
         "finished_at": iso(run.finished_at),
+        "agent": run.agent,
         "agent_host": run.agent_host,
         "operator": run.operator,
         "tool_versions": run.tool_versions,
@@ -144,6 +145,7 @@ def run_table(run: RunResult, *, colour: bool = False, verbose: bool = False, wi
         console.print()
     passed = sum(1 for d in run.datasets if d.status == Status.PASS)
     took = (run.finished_at - run.started_at).total_seconds()
-    console.print(f"{passed}/{len(run.datasets)} datasets pass; run {run.run_id} took {took:.1f}s")
+    by = f" by agent {run.agent}" if run.agent else ""
+    console.print(f"{passed}/{len(run.datasets)} datasets pass; run {run.run_id}{by} took {took:.1f}s")
     # rich pads every line to the console width; a log or a mail wants none of it.
     return "\n".join(line.rstrip() for line in console.file.getvalue().rstrip("\n").splitlines())

@@ -54,8 +54,13 @@ def publish(config: Config, run: RunResult, sinks: Sinks, hook: notify.Notifier 
     sinks that failed after it (anchor, metrics, exporter, Pushgateway, notification)."""
     warnings: list[str] = []
     if sinks.records:
-        recording.record_run(config, run, sinks.accepted_gap)
-        warnings.append(anchoring.anchor_head(config, run.last_record_no, run.last_record_hash) or "")
+        recorded = recording.record_run(config, run, sinks.accepted_gap)
+        # Records that could not reach the shared store wait in the outbox: a warning, never a verdict.
+        warnings.append(recorded.warning or "")
+        # The head in the store of record is anchored: the shared store's once delivered (records
+        # still waiting are anchored by the run that delivers them), else the local store's.
+        if recorded.head is not None:
+            warnings.append(anchoring.anchor_head(config, recorded.head.seq, recorded.head.hash) or "")
     elif sinks.state and run.state is not None:
         run.state.save()
     if sinks.metrics:
@@ -78,7 +83,9 @@ def publish(config: Config, run: RunResult, sinks: Sinks, hook: notify.Notifier 
 def summary(run: RunResult) -> str:
     """One line for a notification: how many datasets passed and which did not."""
     failing = [f"{d.dataset.name}: {d.status}" for d in run.datasets if str(d.status) != "pass"]
-    text = f"backup-agent on {run.agent_host}: {len(run.datasets) - len(failing)}/{len(run.datasets)} datasets pass"
+    agent = f" (agent {run.agent})" if run.agent else ""
+    text = (f"backup-agent on {run.agent_host}{agent}: {len(run.datasets) - len(failing)}/{len(run.datasets)} "
+            "datasets pass")
     if run.interrupted:
         text += " (interrupted)"
     return text + (f"; {', '.join(failing)}" if failing else "")

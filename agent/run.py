@@ -226,6 +226,7 @@ def run_verification(
             datasets=dataset_results,
             agent_host=config.agent.host or socket.gethostname(),
             operator=config.agent.operator,
+            agent=config.agent.name,
             tool_versions=tool_versions(),
             state=session.state,
             interrupted=done.interrupted,

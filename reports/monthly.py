@@ -163,12 +163,30 @@ class MonthlyReport:
     rows: tuple[dict[str, Any], ...] = field(repr=False, default=())
 
     @property
+    def chains(self) -> tuple[ChainReport, ...]:
+        """Each agent's chain check, by agent name (a store of one agent: its one chain)."""
+        per_agent = self.chain if isinstance(self.chain, dict) else {}
+        return tuple(per_agent[agent] for agent in sorted(per_agent))
+
+    @property
+    def agents(self) -> tuple[str, ...]:
+        """The agents whose records the month holds."""
+        return tuple(sorted({r["agent"] for r in self.rows if r.get("agent")}))
+
+    @property
     def last_day(self) -> date:
         return self.end - timedelta(days=1)
 
     @property
     def chain_break_in_period(self) -> bool:
-        """True when the first broken record lies within this month's record numbers."""
+        """True when a chain's first broken record lies within the month's records of its agent
+        (sequence numbers, which are record numbers in a store of one agent)."""
+        for broken in (c for c in self.chains if not c.ok and c.broken_at is not None):
+            seqs = [r["seq"] for r in self.rows if r.get("agent") == broken.agent and r.get("seq") is not None]
+            if seqs and min(seqs) <= broken.broken_at <= max(seqs):
+                return True
+        if self.chains:
+            return False
         return (not self.chain.ok and self.chain.broken_at is not None and self.first_record is not None
                 and self.last_record is not None and self.first_record <= self.chain.broken_at <= self.last_record)
 

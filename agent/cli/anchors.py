@@ -23,15 +23,21 @@ class StoreView:
     last_seq: Callable[[str], int]
 
 
-def single_chain_view(config: Config, store) -> StoreView:
-    """Today's store: one chain, this agent's, numbered by record_no (= seq). None: no store file."""
+def store_view(config: Config, store) -> StoreView:
+    """The agents a store holds (and always this one: an emptied store must still answer for its
+    anchors), each one's hash by sequence number and newest number. None: no store file."""
     me = agent_name(config)
-    last = store._last() if store is not None else None  # the store's own readers (no public one yet)
+    agents = tuple(sorted({me, *(store.agents() if store is not None else ())}))
+    heads = {agent: store.head(agent) for agent in agents} if store is not None else {}
 
     def lookup(agent: str, seq: int) -> str | None:
-        return store._hash_of(seq) if store is not None and agent == me else None
+        return store.hash_at(agent, seq) if store is not None else None
 
-    return StoreView((me,), lookup, lambda agent: (last[0] if last and agent == me else 0))
+    def last_seq(agent: str) -> int:
+        head = heads.get(agent)
+        return head.seq if head is not None else 0
+
+    return StoreView(agents, lookup, last_seq)
 
 
 def verify_anchors(config: Config, view: StoreView) -> bool:

@@ -18,6 +18,7 @@ from agent.config import Config, Dataset, find_config_path, load_config
 if TYPE_CHECKING:
     from agent.lock import RunLock
     from agent.records import RecordStore
+    from agent.records.shared import SharedStore
 
 EXIT_OK, EXIT_BREACH, EXIT_USAGE, EXIT_AGENT = 0, 1, 2, 3
 EXIT_LOCKED = 75  # EX_TEMPFAIL from sysexits.h: another run is in progress
@@ -88,16 +89,40 @@ def locked(ctx: click.Context, lock: RunLock, nothing_done: str) -> Iterator[Non
         yield
 
 
-def open_store(ctx: click.Context, must_exist: bool = True) -> RecordStore:
-    """Open the records store read-only (reading never writes, and works on a full disk)."""
-    from agent.recording import records_place
-    from agent.records import RecordStore
+def open_store(ctx: click.Context, must_exist: bool = True, local: bool = False) -> RecordStore | SharedStore:
+    """Open the records store for reading: the shared store when one is configured (unless local),
+    else the local one read-only (reading never writes, and works on a full disk). A shared store
+    checks this agent's chain against what its outbox delivered. Raise AgentError (exit 3) when
+    the shared store cannot be reached or has no schema."""
+    from agent.recording import local_store
 
     config = load(ctx, reads_targets=False)
+    if config.agent.records_url and not local:
+        return open_shared(config)
     path = config.agent.records_db
     if must_exist and not Path(path).exists():
         raise UsageError(f"no records store at {path} yet; run `backup-agent verify` first")
-    return RecordStore(path, readonly=True, place=records_place(config))
+    return local_store(config, readonly=True)
+
+
+def open_shared(config: Config) -> SharedStore:
+    """The shared store, its schema checked, with this agent's outbox head as an anchor for its chain."""
+    from agent.chain_head import Anchor
+    from agent.recording import local_store, shared_store
+
+    store = shared_store(config)
+    try:
+        store.require_schema()
+        if Path(config.agent.records_db).exists():
+            with local_store(config, readonly=True) as outbox:
+                delivered = outbox.delivered(store.identity)
+            if delivered:
+                store.local_anchors = [Anchor(delivered[0], delivered[1], f"outbox {config.agent.records_db} "
+                                              f"(delivered up to #{delivered[0]})", outbox.agent)]
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 def moment(text: str | None, zone_name: str | None, option: str) -> datetime | None:

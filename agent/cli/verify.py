@@ -111,7 +111,7 @@ def _verify_and_publish(ctx: click.Context, config: Config, selected: list[Datas
         accepted = recording.preflight(config, write_records=sinks.records, accept_new_chain=accept_new_chain)
         sinks = dataclasses.replace(sinks, accepted_gap=accepted)
         hook = publish.notifier(config, sinks)
-        warn(hook and hook.ping(notify.START, f"backup-agent verify on {config.agent.host}"))
+        warn(hook and hook.ping(notify.START, f"backup-agent verify on {config.agent.host} (agent {config.agent.name})"))
         try:
             run = run_verification(config, selected, target_filter=targets, progress=progress, options=options)
         except BaseException:
@@ -158,11 +158,12 @@ def drill(ctx: click.Context, dataset: str, from_target: str | None, as_json: bo
             result = run_drill(config, chosen, spec, Progress.for_terminal(as_json))
         finally:
             scratch.cleanup_all()
-        record = recording.record_drill(config, result)
+        record, recorded = recording.record_drill(config, result)
     if as_json:
         click.echo(json.dumps(record, ensure_ascii=False, indent=2))
     else:
-        click.echo(after_action(result, record["record_no"]))
+        click.echo(after_action(result, record["record_no"], record["agent"]))
+    warn(recorded.warning)
     if result.status == DrillStatus.INTERRUPTED:
         ctx.exit(EXIT_AGENT)
     ctx.exit(EXIT_OK if result.status == DrillStatus.PASS else EXIT_BREACH)

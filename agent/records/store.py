@@ -1,9 +1,11 @@
-"""The QEF-19-05 records store: append-only SQLite, each record chained to the previous by SHA-256.
+"""The local QEF-19-05 records store: append-only SQLite holding one agent's hash chain.
 
-UPDATE and DELETE are refused by triggers; `verify_chain` finds any edit, deletion or reordering
-by recomputing every link, and a cut tail or a replaced store by comparing the chain with the
-heads remembered outside it (agent.chain_head). A store that cannot be read (a full disk, an I/O
-error) is StoreUnreadable, never a broken chain.
+It is the whole store of an agent without a shared one, and the outbox of an agent with one
+(agent.records.outbox delivers from it). UPDATE and DELETE are refused by triggers; `verify_chain`
+finds any edit, deletion or reordering by recomputing every link, and a cut tail or a replaced
+store by comparing the chain with the heads remembered outside it (agent.chain_head). A store
+that cannot be read (a full disk, an I/O error) is StoreUnreadable, never a broken chain. Here a
+record's number (record_no) is its sequence number in the agent's chain (seq).
 """
 
 from __future__ import annotations
@@ -11,64 +13,53 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from agent import chain_head, space
-from agent.clock import iso
+from agent.agent_name import agent_name_from
+from agent.clock import iso, now
 from agent.errors import AgentError, ChainGapError, StoreUnreadable
-from agent.records.fields import COLUMNS, GENESIS, record_hash
+from agent.records import sqlite_schema
+from agent.records.chain import AgentHead, ChainReport, ChainReports, anchors_of, reaches, walk
+from agent.records.fields import CHAIN_VERSION, COLUMNS, GENESIS, normalize, record_hash
 from agent.sqlite_files import is_damage, open_readonly
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS records (
-    {", ".join(f"{c} {'INTEGER PRIMARY KEY' if c == 'record_no' else ''}" for c in COLUMNS)}
-);
-CREATE INDEX IF NOT EXISTS records_time ON records (recorded_at);
-CREATE INDEX IF NOT EXISTS records_run ON records (run_id);
-CREATE TRIGGER IF NOT EXISTS records_no_update BEFORE UPDATE ON records
-    BEGIN SELECT RAISE(ABORT, 'QEF-19-05 records are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS records_no_delete BEFORE DELETE ON records
-    BEGIN SELECT RAISE(ABORT, 'QEF-19-05 records are append-only (kept 5 years)'); END;
-"""
-
-
-@dataclass(frozen=True)
-class ChainReport:
-    ok: bool
-    records: int
-    broken_at: int | None = None
-    reason: str = ""
-    first: int | None = None
-    last: int | None = None
-    last_hash: str | None = None
-
 
 class RecordStore:
-    """The store. Opened for writing (the default) it is created when missing; opened readonly it
-    never writes, and when SQLite cannot open it for want of room for its shared-memory file (a
-    full disk) it is read from an in-memory copy, so a full disk never reads as a broken chain."""
+    """The store. Opened for writing (the default) it is created when missing, and migrated when
+    an older agent wrote it; opened readonly it never writes, and when SQLite cannot open it for
+    want of room for its shared-memory file (a full disk) it is read from an in-memory copy, so a
+    full disk never reads as a broken chain.
 
-    def __init__(self, path: Path, *, readonly: bool = False, place: str = "state directory"):
+    agent: the agent whose chain the store holds. A new store takes it (default: this host's name);
+    one that holds another agent's records refuses to be written to under a different name."""
+
+    def __init__(self, path: Path, *, readonly: bool = False, place: str = "state directory",
+                 agent: str | None = None):
         self.path = Path(path)
         self.head_path = chain_head.head_path(self.path)
         self.place = place
         self.readonly = readonly
         self.snapshot = False  # read from an in-memory copy of the file
         self.last_appended: tuple[int, str] | None = None
+        self.migrated: tuple[int, int] | None = None  # (schema found, schema now) when opened for writing
         if readonly:
             self._db = self._open_readonly()
         else:
-            self._db = self._open_for_writing()
+            self._db = self._open_for_writing(agent)
         self._db.row_factory = sqlite3.Row
-        self._has_table = self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'records'").fetchone() is not None
+        present = sqlite_schema.tables(self._db)
+        self._has_table = "records" in present
+        if readonly:
+            sqlite_schema.refuse_newer(sqlite_schema.version(self._db), str(self.path))
+        self.agent = (sqlite_schema.stored_agent(self._db) or agent or sqlite_schema.legacy_agent(self._db)
+                      or agent_name_from())
 
-    def _open_for_writing(self) -> sqlite3.Connection:
+    def _open_for_writing(self, agent: str | None) -> sqlite3.Connection:
         try:
             with space.writing(self.path.parent, "opening the QEF-19-05 records store", self.place):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +67,7 @@ class RecordStore:
                 try:
                     db.execute("PRAGMA journal_mode=WAL")
                     db.execute("PRAGMA synchronous=FULL")
-                    db.executescript(_SCHEMA)
+                    self._prepare(db, agent)
                 except BaseException:
                     db.close()
                     raise
@@ -84,6 +75,27 @@ class RecordStore:
         except sqlite3.Error as error:
             raise AgentError(f"cannot open the records store {self.path}: {error}; see `backup-agent records "
                              "verify`") from error
+
+    def _prepare(self, db: sqlite3.Connection, agent: str | None) -> None:
+        """Create or migrate the schema and settle whose chain the store holds, in one transaction."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            owner = sqlite_schema.stored_agent(db) if "store_agent" in sqlite_schema.tables(db) else None
+            name = agent or owner or sqlite_schema.legacy_agent(db) or agent_name_from()
+            self.migrated = sqlite_schema.ensure(db, name, str(self.path))
+            owner = sqlite_schema.stored_agent(db)
+            if agent and owner != agent:
+                if db.execute("SELECT 1 FROM records LIMIT 1").fetchone():
+                    raise AgentError(
+                        f"the records store {self.path} holds the hash chain of agent {owner!r}, but this agent is "
+                        f"named {agent!r} (agent.name): an agent's name is fixed by its chain. Set agent.name: "
+                        f"{owner}, or give agent {agent!r} a state directory (or records_db) of its own")
+                db.execute("UPDATE store_agent SET agent = ?", (agent,))
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
     def _open_readonly(self) -> sqlite3.Connection:
         try:
@@ -109,6 +121,14 @@ class RecordStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _row(self, raw: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
+        """A stored row with every column; a record written before agents were named (chain NULL)
+        reads as chain 1 of this store's agent, its seq being its number."""
+        row = dict(raw)
+        if row.get("chain") is None and row.get("agent") is None and row.get("seq") is None:
+            row.update(agent=self.agent, seq=row.get("record_no"), chain=1)
+        return {c: row.get(c) for c in COLUMNS}
+
     def _last(self) -> tuple[int, str] | None:
         if not self._has_table:
             return None
@@ -128,12 +148,17 @@ class RecordStore:
         except sqlite3.Error as error:
             raise self._unreadable(error) from error
 
-    def append(self, rows: Iterable[dict[str, Any]], *, accept_new_chain: str | None = None) -> tuple[int, int]:
+    def append(self, rows: Iterable[dict[str, Any]], *, accept_new_chain: str | None = None,
+               adopt: bool = False) -> tuple[int, int]:
         """Append rows in one transaction, numbering and chaining them. Return (first, last) record number.
 
         Refuse with ChainGapError when the store does not reach the head remembered outside it,
         unless accept_new_chain carries the operator's reason (then logged in the head log). Raise
-        NoSpaceError on a full disk, AgentError on another write failure; either way nothing is written."""
+        NoSpaceError on a full disk, AgentError on another write failure; either way nothing is written.
+
+        adopt: the rows are this agent's records as another store holds them, already numbered and
+        hashed, from the first on (an outbox taking its chain back from the shared store): each is
+        checked and kept as it is, and the result must reach every head remembered outside."""
         if self.readonly:
             raise AgentError(f"records store {self.path} is open read-only")
         try:
@@ -142,7 +167,8 @@ class RecordStore:
                 self._db.execute("BEGIN IMMEDIATE")
                 had_head = chain_head.set_aside(self.path)
                 try:
-                    first, number, digest = self._append_in_transaction(rows, accept_new_chain)
+                    first, number, digest = (self._adopt_in_transaction(rows) if adopt else
+                                             self._append_in_transaction(rows, accept_new_chain))
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._rollback()
@@ -169,19 +195,48 @@ class RecordStore:
         first = number + 1
         for row in rows:
             number += 1
-            full = {c: row.get(c) for c in COLUMNS}
-            full["record_no"] = number
-            full["prev_hash"] = prev
-            full["hash"] = record_hash(prev, full)
-            self._db.execute(
-                f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                [full[c] for c in COLUMNS],
-            )
+            full = self._chained(row, number, prev)
+            self._db.execute(f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                             [full[c] for c in COLUMNS])
             prev = full["hash"]
         if number >= first:
             # Before the commit, so no crash can leave records the head does not know of.
             chain_head.write_head(self.path, chain_head.Head(number, prev, base))
         return first, number, prev
+
+    def _adopt_in_transaction(self, rows: Iterable[dict[str, Any]]) -> tuple[int, int, str]:
+        if self._last() is not None:
+            raise AgentError(f"the records store {self.path} already holds records: only an empty store takes a "
+                             "chain back")
+        number, prev = 0, GENESIS
+        for row in rows:
+            number += 1
+            full = {c: normalize(c, row.get(c)) for c in COLUMNS}
+            full["record_no"] = number
+            if (full["agent"], full["seq"], full["prev_hash"]) != (self.agent, number, prev) \
+                    or record_hash(prev, full) != full["hash"]:
+                raise AgentError(f"record #{number} of agent {self.agent!r} does not continue its chain as received; "
+                                 "nothing was taken (`backup-agent records verify` checks the shared store)")
+            self._db.execute(f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                             [full[c] for c in COLUMNS])
+            prev = full["hash"]
+        if number:
+            # The head first (as an append writes it), then every head remembered before must be reached.
+            chain_head.write_head(self.path, chain_head.Head(number, prev, chain_head.Anchor(0, GENESIS, "head file")))
+        problem = chain_head.continuity_problem(self.path, (number, prev) if number else None, self._hash_of)
+        if problem:
+            raise ChainGapError(f"refusing to take the chain back: {problem}")
+        return 1, number, prev
+
+    def _chained(self, row: dict[str, Any], number: int, prev: str) -> dict[str, Any]:
+        """The row as record `number` of this store's agent, chained to prev (chain format 2)."""
+        if row.get("agent") not in (None, self.agent):
+            raise AgentError(f"a record of agent {row['agent']!r} cannot go into agent {self.agent!r}'s store "
+                             f"{self.path}")
+        full = {c: normalize(c, row.get(c)) for c in COLUMNS}
+        full.update(record_no=number, agent=self.agent, seq=number, chain=CHAIN_VERSION, prev_hash=prev)
+        full["hash"] = record_hash(prev, full)
+        return full
 
     def _rollback(self) -> None:
         # SQLite rolls a transaction back itself on some errors (a full disk among them); a second
@@ -210,8 +265,18 @@ class RecordStore:
             log.warning("records up to #%d committed, but the chain head could not be confirmed (%s); it stays "
                         "pending, which `records verify` accepts", number, error)
 
+    def _select(self, sql: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
+        try:
+            for raw in self._db.execute(sql, params):
+                yield self._row(raw)
+        except sqlite3.Error as error:
+            if is_damage(error):
+                raise AgentError(f"the records store {self.path} is damaged ({error}); see `backup-agent records "
+                                 "verify`") from error
+            raise self._unreadable(error) from error
+
     def rows(self, since: datetime | str | None = None, until: datetime | str | None = None,
-             run_id: str | None = None, kind: str | None = None) -> Iterator[dict[str, Any]]:
+             run_id: str | None = None, kind: str | None = None, agent: str | None = None) -> Iterator[dict[str, Any]]:
         """Records in number order; since (inclusive) and until (exclusive) are compared as times,
         not as text (an offset or a fraction of a second must not move a record across a bound),
         to the millisecond (SQLite's julianday)."""
@@ -231,87 +296,108 @@ class RecordStore:
             clauses.append("kind = ?")
             params.append(kind)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        try:
-            for row in self._db.execute(f"SELECT * FROM records {where} ORDER BY record_no", params):
-                yield dict(row)
-        except sqlite3.Error as error:
-            if is_damage(error):
-                raise AgentError(f"the records store {self.path} is damaged ({error}); see `backup-agent records "
-                                 "verify`") from error
-            raise self._unreadable(error) from error
+        for row in self._select(f"SELECT * FROM records {where} ORDER BY record_no", params):
+            if agent is None or row["agent"] == agent:
+                yield row
 
-    def verify_chain(self, anchors: Sequence[chain_head.Anchor] = ()) -> ChainReport:
+    def agents(self) -> list[str]:
+        """The agents whose records the store holds (this store: its own agent, once it has records)."""
+        return [self.agent] if self._last() else []
+
+    def head(self, agent: str | None = None) -> AgentHead | None:
+        """The agent's newest record (default: the store's agent), or None."""
+        if not self._has_table or (agent or self.agent) != self.agent:
+            return None
+        newest = next(self._select("SELECT * FROM records ORDER BY record_no DESC LIMIT 1"), None)
+        return AgentHead(newest["agent"], newest["seq"], newest["hash"], newest["recorded_at"]) if newest else None
+
+    def hash_at(self, agent: str, seq: int) -> str | None:
+        """The hash of the agent's record number seq in this store, or None."""
+        return self._hash_of(seq) if agent == self.agent else None
+
+    def records_after(self, seq: int, limit: int = -1) -> Iterator[dict[str, Any]]:
+        """The store's records after sequence number seq (at most limit), in order: what an outbox
+        has to deliver."""
+        if self._has_table:
+            yield from self._select("SELECT * FROM records WHERE record_no > ? ORDER BY record_no LIMIT ?",
+                                    (seq, limit))
+
+    def count_after(self, seq: int) -> int:
+        if not self._has_table:
+            return 0
+        return self._db.execute("SELECT count(*) FROM records WHERE record_no > ?", (seq,)).fetchone()[0]
+
+    def delivered(self, store: str) -> tuple[int, str] | None:
+        """How far the shared store `store` is known to hold this chain: (seq, hash), or None."""
+        if "outbox" not in sqlite_schema.tables(self._db):
+            return None
+        row = self._db.execute("SELECT seq, hash FROM outbox WHERE store = ? AND agent = ?",
+                               (store, self.agent)).fetchone()
+        return (row["seq"], row["hash"]) if row else None
+
+    def mark_delivered(self, store: str, seq: int, digest: str) -> None:
+        """Remember that `store` holds this chain up to seq. Raise AgentError."""
+        try:
+            self._db.execute("INSERT INTO outbox (store, agent, seq, hash, delivered_at) VALUES (?, ?, ?, ?, ?) "
+                             "ON CONFLICT (store) DO UPDATE SET agent = excluded.agent, seq = excluded.seq, "
+                             "hash = excluded.hash, delivered_at = excluded.delivered_at",
+                             (store, self.agent, seq, digest, iso(now())))
+        except sqlite3.Error as error:
+            raise AgentError(f"cannot note the delivery in {self.path}: {error}") from error
+
+    def verify_chain(self, anchors: Sequence[chain_head.Anchor] = ()) -> ChainReports:
         """Recompute every link and compare the chain with every head remembered outside it (head
-        file, head log, the anchors given). Return the first broken record number: an edit, a gap, a
+        file, head log, the anchors given). Return the store's agent's report (and a broken one for
+        any other agent an anchor names): the first broken record number — an edit, a gap, a
         reorder, a cut tail. Raise StoreUnreadable when the store cannot be read (not a verdict)."""
+        reports = ChainReports({self.agent: self._verify_own(anchors_of(self.agent, anchors, self.agent))})
+        for other in sorted({a.agent for a in anchors if a.agent and a.agent != self.agent}):
+            reports[other] = reaches(ChainReport(True, 0, agent=other), anchors_of(other, anchors, self.agent))
+        return reports
+
+    def _verify_own(self, anchors: Sequence[chain_head.Anchor]) -> ChainReport:
         try:
             head = chain_head.read_head(self.path)
         except chain_head.HeadUnreadable as error:
-            return ChainReport(False, 0, None, str(error))
+            return ChainReport(False, 0, None, str(error), agent=self.agent)
         expected = [*chain_head.read_log(self.path), *anchors]
         if head is not None:
             expected.append(head.base or chain_head.Anchor(head.record_no, head.hash, f"head file {self.head_path}"))
         unconfirmed = (chain_head.Anchor(head.record_no, head.hash, f"head file {self.head_path}")
                        if head is not None and head.base is not None else None)
-        scanned = self._scan([*expected, *([unconfirmed] if unconfirmed else [])])
-        if isinstance(scanned, ChainReport):
-            return scanned
-        count, first, last, last_hash = scanned
-        end = last or 0
-
-        def broken(reason: str) -> ChainReport:
-            return ChainReport(False, count, end + 1, reason, first, last, last_hash)
-
-        if count and head is None:
-            return broken(f"the head file {self.head_path} is missing: nothing shows that record #{end} is the "
-                          "newest (newer records may have been cut off)")
+        report = self._scan([*expected, *([unconfirmed] if unconfirmed else [])])
+        if not report.ok:
+            return report
+        end = report.last or 0
+        if report.records and head is None:
+            return ChainReport(False, report.records, end + 1, f"the head file {self.head_path} is missing: nothing "
+                               f"shows that record #{end} is the newest (newer records may have been cut off)",
+                               report.first, report.last, report.last_hash, self.agent)
         if unconfirmed is not None and end < unconfirmed.record_no and end != head.base.record_no:
             expected.append(unconfirmed)
-        beyond = [a for a in expected if a.record_no > end]
-        if beyond:
-            anchor = max(beyond, key=lambda a: a.record_no)
-            return broken(f"records {end + 1}-{anchor.record_no} are missing: the {anchor.source} says the chain "
-                          f"reached #{anchor.record_no}")
-        return ChainReport(True, count, None, "", first, last, last_hash)
+        return reaches(report, expected)
 
-    def _scan(self, anchors: Sequence[chain_head.Anchor]) -> ChainReport | tuple[int, int | None, int | None, str | None]:
-        """Walk the chain; return the first break as a ChainReport, or (count, first, last, last hash)."""
-        by_number: dict[int, list[chain_head.Anchor]] = {}
-        for anchor in anchors:
-            by_number.setdefault(anchor.record_no, []).append(anchor)
-        prev, expected_number, count = GENESIS, 1, 0
-        first = last = None
-        try:
+    def _scan(self, anchors: Sequence[chain_head.Anchor]) -> ChainReport:
+        """Walk the chain in number order; a store damaged part way is broken where it stops reading."""
+        seen = [0]
+
+        def stored() -> Iterator[dict[str, Any]]:
             for raw in (self._db.execute("SELECT * FROM records ORDER BY record_no") if self._has_table else ()):
-                row = dict(raw)
-                first = row["record_no"] if first is None else first
-                last = row["record_no"]
-                count += 1
-                problem = _link_problem(row, prev, expected_number, by_number.get(row["record_no"], ()))
-                if problem:
-                    return ChainReport(False, count, problem[0], problem[1], first, last)
-                prev = row["hash"]
-                expected_number += 1
+                seen[0] += 1
+                yield self._row(raw)
+
+        def own_rules(row: dict[str, Any], expected: int) -> tuple[int, str] | None:
+            if row["record_no"] != expected:
+                return expected, f"record {expected} is missing (next present is {row['record_no']})"
+            if row["seq"] != row["record_no"] or row["agent"] != self.agent:
+                return expected, (f"record {expected} claims to be #{row['seq']} of agent {row['agent']!r} in agent "
+                                  f"{self.agent!r}'s store")
+            return None
+
+        try:
+            return walk(stored(), anchors, self.agent, own_rules)
         except sqlite3.Error as error:
             if not is_damage(error):
                 raise self._unreadable(error) from error
-            return ChainReport(False, count, expected_number, f"store damaged at record {expected_number}: {error}",
-                               first, last)
-        return count, first, last, (prev if count else None)
-
-
-def _link_problem(row: dict[str, Any], prev: str, expected_number: int,
-                  anchors: Iterable[chain_head.Anchor]) -> tuple[int, str] | None:
-    """Given a record, the previous record's hash and the number it must carry, return (broken
-    record number, reason) or None."""
-    number = row["record_no"]
-    if number != expected_number:
-        return expected_number, f"record {expected_number} is missing (next present is {number})"
-    if row["prev_hash"] != prev:
-        return number, "link to the previous record does not match"
-    if record_hash(prev, row) != row["hash"]:
-        return number, "record content does not match its hash"
-    for anchor in anchors:
-        if not anchor.matches(row["hash"]):
-            return number, f"record differs from the {anchor.source} (the chain was rewritten)"
-    return None
+            return ChainReport(False, seen[0], seen[0] + 1, f"store damaged at record {seen[0] + 1}: {error}",
+                               agent=self.agent)

@@ -108,7 +108,7 @@ def test_metrics_say_what_the_run_found(demo: Demo, verify_json: Completed) -> N
                                 re.M))
     assert compliant == {"platform-db": "1.0", "platform-files": "1.0", "finance-records": "1.0",
                          "shipping-docs": "0.0"}
-    assert re.search(r"^backup_agent_last_run_timestamp_seconds \d", text, re.M)
+    assert re.search(r'^backup_agent_last_run_timestamp_seconds\{agent="[^"]+"\} \d', text, re.M)
     stale_age = re.search(r'^backup_agent_copy_age_seconds\{dataset="shipping-docs",[^}]*target="hdd"[^}]*\} (\S+)$',
                           text, re.M)
     assert stale_age and float(stale_age.group(1)) > 4 * 3600

@@ -16,6 +16,8 @@ import pytest
 from agent.metrics import hash_prefix
 from tests.support.site import agent, samples, write_site
 
+AGENT = (("agent", "agent-host-1"),)  # the run-level series carry the agent's name (write_site's host)
+
 
 @pytest.fixture()
 def site(tmp_path: Path) -> Path:
@@ -104,8 +106,8 @@ def test_the_metrics_carry_the_head_hash(site: Path) -> None:
     number, digest = last_record(site)
     exposition = (site.parent / "metrics" / "backup_agent.prom").read_text()
     values = samples(exposition)
-    assert values[("backup_agent_records_last_number", ())] == number
-    prefix = values[("backup_agent_records_last_hash_prefix", ())]
+    assert values[("backup_agent_records_last_number", AGENT)] == number
+    prefix = values[("backup_agent_records_last_hash_prefix", AGENT)]
     assert prefix == hash_prefix(digest) and f"{int(prefix):013x}" == digest[:13]
     # What Prometheus remembers is what `records verify --anchor` takes.
     assert agent(site, "records", "verify", "--anchor", f"{number}:{int(prefix):013x}").returncode == 0
@@ -117,8 +119,8 @@ def test_a_cut_tail_with_rewritten_head_and_log_is_caught_by_the_remembered_metr
     """The local attacker's best: records cut, head file and head log rewritten to match. The
     number and hash Prometheus scraped before still show it."""
     exposition = samples((site.parent / "metrics" / "backup_agent.prom").read_text())
-    number = int(exposition[("backup_agent_records_last_number", ())])
-    prefix = f"{int(exposition[('backup_agent_records_last_hash_prefix', ())]):013x}"
+    number = int(exposition[("backup_agent_records_last_number", AGENT)])
+    prefix = f"{int(exposition[('backup_agent_records_last_hash_prefix', AGENT)]):013x}"
     cut_tail(site, keep=number - 3)
     kept, digest = last_record(site)
     (state_of(site) / "records.sqlite.head").write_text(json.dumps({"record_no": kept, "hash": digest}) + "\n")

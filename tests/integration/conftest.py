@@ -19,6 +19,13 @@ import pytest
 
 from tests.support import servers
 from tests.support.mounts import mounted_tmpfs, on_root_filesystem
+from tests.support.postgres import (
+    RECORDS_TEMPLATE,
+    PostgresServer,
+    make_records_template,
+    remove,
+    start_postgres,
+)
 from tests.support.restic import ResticTemplate, build_template, write_sample_tree
 from tests.support.sandbox import Sandbox
 
@@ -120,3 +127,34 @@ def silent_server():
     hung sshd or S3 endpoint)."""
     with servers.silent_server() as port:
         yield port
+
+
+# --- PostgreSQL (the shared records store) --------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (tests/support/postgres.py), with a template
+    database holding the records schema; stopped and removed at the end."""
+    server = start_postgres()
+    try:
+        make_records_template(server)
+        yield server
+    finally:
+        remove(server)
+
+
+@pytest.fixture
+def shared_db(postgres: PostgresServer) -> Iterator[str]:
+    """A fresh database with the records schema, for this test only; its records_db URL."""
+    name = postgres.create_database(RECORDS_TEMPLATE)
+    yield postgres.url(name)
+    postgres.drop_database(name)
+
+
+@pytest.fixture
+def empty_db(postgres: PostgresServer) -> Iterator[str]:
+    """A fresh empty database (no schema: for `records init`); its records_db URL."""
+    name = postgres.create_database()
+    yield postgres.url(name)
+    postgres.drop_database(name)

@@ -4,6 +4,8 @@ run says it was cut short (backup_agent_last_run_success 0, the BackupAgentRunIn
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from agent import metrics
@@ -33,4 +35,5 @@ def test_a_copy_not_finished_within_the_budget_is_an_error(sandbox, sample_tree,
     assert slow.status == Status.ERROR, statuses(slow)
     assert "run budget" in check_result(slow, "reachable").detail
     assert run.budget_exhausted and not run.compliant
-    assert b"backup_agent_last_run_success 0.0" in metrics.render(run)
+    assert b'backup_agent_last_run_success{agent="' in metrics.render(run)
+    assert re.search(rb'^backup_agent_last_run_success\{agent="[^"]+"\} 0\.0$', metrics.render(run), re.M)

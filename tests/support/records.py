@@ -76,3 +76,44 @@ def head_file(directory: Path) -> Path:
 def records_cli(directory: Path, *args: str) -> Completed:
     """`backup-agent --config DIR/targets.yaml records ARGS` in-process: exit code, stdout and stderr as bytes."""
     return invoke(["--config", str(directory / "targets.yaml"), "records", *args], text=False)
+
+
+# The first store's table, as agents before named chains created it (schema 1), for migration tests.
+LEGACY_SCHEMA = """
+CREATE TABLE records (
+    record_no INTEGER PRIMARY KEY, form, run_id, recorded_at, kind, dataset, process, target, role, form_of_copy,
+    medium, location, check_name, result, detail, last_backup_at, age_seconds, rpo_seconds, rto_seconds,
+    bytes_verified, restore_seconds, projected_restore_seconds, measured, tool_versions, agent_host, operator,
+    prev_hash, hash
+);
+CREATE INDEX records_time ON records (recorded_at);
+CREATE INDEX records_run ON records (run_id);
+CREATE TRIGGER records_no_update BEFORE UPDATE ON records
+    BEGIN SELECT RAISE(ABORT, 'QEF-19-05 records are append-only'); END;
+CREATE TRIGGER records_no_delete BEFORE DELETE ON records
+    BEGIN SELECT RAISE(ABORT, 'QEF-19-05 records are append-only (kept 5 years)'); END;
+"""
+
+
+def write_legacy_store(path: Path, count: int = 12) -> list[str]:
+    """A schema-1 store at path as the agent wrote it before agents were named: count records hashed
+    with chain format 1 (record_no in the payload), its head file and head log. Return the hashes."""
+    import sqlite3
+
+    from agent import chain_head
+    from agent.records import GENESIS, record_hash
+    from agent.records.fields import CHAINED_V1
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(LEGACY_SCHEMA)
+    prev, hashes = GENESIS, []
+    for number, row in enumerate(make_rows(count), 1):
+        full = {**{c: row.get(c) for c in CHAINED_V1}, "record_no": number, "prev_hash": prev}
+        full["hash"] = prev = record_hash(prev, full)
+        hashes.append(prev)
+        db.execute(f"INSERT INTO records ({', '.join(full)}) VALUES ({', '.join('?' * len(full))})", list(full.values()))
+    db.close()
+    chain_head.write_head(path, chain_head.Head(count, prev))
+    chain_head.append_log(path, {"record_no": count, "hash": prev})
+    return hashes

@@ -21,9 +21,10 @@ AGENT = CLI
 
 
 def write_site(directory: Path, pushgateway: str | None = None, host: str = "agent-host-1",
-               stale_hdd: bool = False) -> Path:
+               stale_hdd: bool = False, records: str = "") -> Path:
     """Build primary + two mirrors under directory and return its targets.yaml. stale_hdd: the
-    hdd mirror was last synced two days ago (RPO 24h), which also breaks 3-2-1 (2 of 3 verified)."""
+    hdd mirror was last synced two days ago (RPO 24h), which also breaks 3-2-1 (2 of 3 verified).
+    records: more agent keys, as flow-mapping text (", records_db: '…'")."""
     now = time.time()
     for name in ("primary", "mirror-ssd", "mirror-hdd"):
         tree = directory / name
@@ -40,7 +41,7 @@ def write_site(directory: Path, pushgateway: str | None = None, host: str = "age
     config = directory / "targets.yaml"
     config.write_text(f"""\
 agent: {{state_dir: state, metrics_file: metrics/backup_agent.prom, scratch_dir: scratch, operator: deploy-test,
-         host: {host}{push}}}
+         host: {host}{push}{records}}}
 processes: {{finance-payments: {{rpo: 24h, rto: 48h}}}}
 targets:
   droplet: {{kind: local, medium: cloud-vm, location: do-sgp1, require_mount: false}}

@@ -24,7 +24,7 @@ def test_importing_the_metrics_leaves_the_environment_alone(monkeypatch) -> None
 def test_a_run_built_into_metrics_turns_created_series_off() -> None:
     moment = datetime(2026, 11, 2, 2, tzinfo=UTC)
     text = agent.metrics.render(RunResult("r", moment, moment, [], "host", "operator", {})).decode()
-    assert "backup_agent_last_run_datasets 0.0" in text and "_created" not in text
+    assert 'backup_agent_last_run_datasets{agent="host"} 0.0' in text and "_created" not in text
     registry = CollectorRegistry()
     Counter("later_added", "A counter a later change might add.", registry=registry).inc()
     assert "later_added_created" not in generate_latest(registry).decode()

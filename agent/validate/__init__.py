@@ -11,8 +11,8 @@ agent.restore runs them inside a restore test's scratch directory, before it is 
 checks/restore_validate.py reports the result, agent.drill counts it in the RTO.
 """
 
-from agent.validate.model import Query, Validation, ValidatorSpec, Verdict
+from agent.validate.model import Query, Validation, ValidatorSpec, Verdict, judge
 from agent.validate.runner import TYPES, Place, matching, needed_files, run_validators
 
-__all__ = ["TYPES", "Place", "Query", "Validation", "ValidatorSpec", "Verdict", "matching", "needed_files",
+__all__ = ["TYPES", "Place", "Query", "Validation", "ValidatorSpec", "Verdict", "matching", "judge", "needed_files",
            "run_validators"]

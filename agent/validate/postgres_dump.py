@@ -25,7 +25,7 @@ from pathlib import Path
 from agent.errors import CommandFailed
 from agent.models import Status
 from agent.units import format_size
-from agent.validate.model import Query, ValidatorSpec, Verdict
+from agent.validate.model import Query, ValidatorSpec, Verdict, judge
 from agent.validate.pg_cluster import DATABASE, RESTORER, Cluster, Deadline, find_tools
 from agent.validate.sandbox import CannotRun, Identity
 
@@ -132,7 +132,7 @@ def _query(cluster: Cluster, query: Query) -> str | None:
     rows = list(csv.reader(done.stdout.splitlines()))
     rows = [row for row in rows if row]
     first = None if not rows or rows[0][0] == null else rows[0][0]
-    return query.judge(first, len(rows))
+    return judge(query, first, len(rows))
 
 
 def _strip_prefix(line: str) -> str:

@@ -19,7 +19,7 @@ from urllib.parse import quote
 from agent.errors import CommandTimeout
 from agent.models import Status
 from agent.units import format_size
-from agent.validate.model import Query, ValidatorSpec, Verdict
+from agent.validate.model import Query, ValidatorSpec, Verdict, judge
 from agent.validate.pg_cluster import Deadline
 
 ID = "sqlite"
@@ -73,9 +73,9 @@ def _query(connection: sqlite3.Connection, query: Query, deadline: Deadline) -> 
             raise CommandTimeout(f"timed out after {deadline.seconds:g}s") from error
         return f"failed: {error}"
     if not rows:
-        return query.judge(None, 0)
+        return judge(query, None, 0)
     value = rows[0][0] if rows[0] else None
-    return query.judge(None if value is None else _text(value), 1)
+    return judge(query, None if value is None else _text(value), 1)
 
 
 def _text(value: object) -> str:

@@ -115,3 +115,13 @@ def record_drill(config: Config, result: DrillResult) -> dict[str, Any]:
         number, _ = store.append([row])
     log.info("drill record %d written to %s", number, config.agent.records_db)
     return {**row, "record_no": number}
+
+
+def record_rows(config: Config, rows: list[dict[str, Any]]) -> tuple[int, int]:
+    """Append records made outside a run or a drill (an operator's anomaly acceptance) to the chain,
+    in one transaction. Return (first, last) record number. Raise NoSpaceError (nothing written),
+    ChainGapError, AgentError."""
+    with interrupt.deferred(), RecordStore(config.agent.records_db, place=records_place(config)) as store:
+        first, last = store.append(rows)
+    log.info("records %d-%d written to %s", first, last, config.agent.records_db)
+    return first, last

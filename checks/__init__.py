@@ -15,6 +15,7 @@ from types import ModuleType
 
 from agent.targets import handle_class
 from checks import (
+    anomaly,
     files_checksum,
     freshness,
     immutability,
@@ -34,6 +35,7 @@ COPY_CHECKS: dict[str, ModuleType] = {
     restic_read_data.ID: restic_read_data,
     files_checksum.ID: files_checksum,
     immutability.ID: immutability,
+    anomaly.ID: anomaly,  # the newest backup against the last clean one; before the long restore test
     restore_test.ID: restore_test,  # it uses freshness's snapshots and may take long
     restore_validate.ID: restore_validate,  # reports what restore-test's validators found
 }

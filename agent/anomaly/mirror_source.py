@@ -79,8 +79,9 @@ class MirrorSource:
         head for yet; previous heads come from the manifest. Raise ScratchError, TargetUnavailable."""
         spec = self.context.dataset.anomaly
         left = spec.sample_bytes - sum(c.size for c in chosen)
+        taken = {c.relpath for c in chosen}
         unmeasured = [Candidate(p, None, e.size) for p, e in self.entries.items()
-                      if p in self.base_manifest and self.base_manifest[p][2] is None]
+                      if p not in taken and p in self.base_manifest and self.base_manifest[p][2] is None]
         filler = choose(unmeasured, dataclasses.replace(spec, sample_files=spec.sample_files - len(chosen),
                                                         sample_bytes=max(0, left)))
         self._fetch([*chosen, *filler])

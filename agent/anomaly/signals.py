@@ -137,7 +137,7 @@ def judge(change: Change, pairs: list[Pair], history: list[float], canaries: lis
     findings (empty: all unchanged), return the verdict with its numbers."""
     rate = change.touched / max(1, change.base_files)
     threshold, basis = rate_threshold(history, spec)
-    rate_score = rate / threshold * min(1.0, change.touched / spec.min_files)
+    rate_score = _below_minimum(rate / threshold, change.touched, spec.min_files)
     entropy = _entropy(change, pairs, spec)
     counts = renames(change)
     ext, renamed = counts.most_common(1)[0] if counts else ("", 0)
@@ -187,8 +187,13 @@ def _entropy(change: Change, pairs: list[Pair], spec: AnomalySpec) -> dict[str, 
         return figures
     share = len(encrypted) / len(compared)
     needed = min(MIN_ENCRYPTED, max(1, math.ceil(change.base_files / 2)))
-    figures["score"] = share / spec.entropy_share * min(1.0, len(encrypted) / needed)
+    figures["score"] = _below_minimum(share / spec.entropy_share, len(encrypted), needed)
     was = f", was {figures['previous_mean_entropy']:.2f}" if before else ""
     now = f"mean entropy {figures['mean_entropy']:.2f} bits/byte{was}" if measured else "no entropy measured"
     figures["text"] = f"{len(encrypted)} of {len(compared)} sampled changed files now look encrypted ({now})"
     return figures
+
+
+def _below_minimum(score: float, count: int, minimum: int) -> float:
+    """A signal's score, kept under 1 (never a suspect) while fewer than `minimum` files show it."""
+    return score if count >= minimum else min(score, count / minimum)

@@ -49,6 +49,8 @@ def validate(spec: ValidatorSpec, archive: Path, deadline: Deadline) -> Verdict:
     """Read every member of one restored archive to its end. Raise CannotRun or CommandTimeout."""
     found = kind(archive)
     size = format_size(archive.stat().st_size)
+    if found in _STREAMS and _is_tar(archive):
+        found = f"tar+{found}"
     if found is None:
         return Verdict(spec.label, Status.FAIL, f"{archive.name} ({size}) is not a zip, tar, gzip, bzip2 or xz "
                                                 "archive (told by its first bytes)")
@@ -65,10 +67,18 @@ def validate(spec: ValidatorSpec, archive: Path, deadline: Deadline) -> Verdict:
 def _read(archive: Path, found: str, deadline: Deadline) -> tuple[int, int]:
     if found == "zip":
         return _read_zip(archive, deadline)
-    if found == "tar" or tarfile.is_tarfile(archive):
+    if found.startswith("tar"):
         return _read_tar(archive, deadline)
     with _STREAMS[found](archive) as stream:
         return 1, _drain(stream, deadline)
+
+
+def _is_tar(archive: Path) -> bool:
+    """Whether a compressed stream holds a tar (a damaged stream is read as a plain one, and fails there)."""
+    try:
+        return tarfile.is_tarfile(archive)
+    except DAMAGE:
+        return False
 
 
 def _read_zip(archive: Path, deadline: Deadline) -> tuple[int, int]:

@@ -19,7 +19,16 @@ import pytest
 from agent import recording
 from agent.models import Status
 from agent.records import RecordStore
-from tests.support.anomaly import CANARY, documents, edit, encrypt_all, make_pdf, run_anomaly, sync, write_documents
+from tests.support.anomaly import (
+    CANARY,
+    documents,
+    edit,
+    encrypt_all,
+    make_pdf,
+    run_anomaly,
+    sync,
+    write_documents,
+)
 from tests.support.cli import agent_env, run_cli
 from tests.support.restic import ResticTemplate
 from tests.support.sandbox import Sandbox, check_result, copy_result

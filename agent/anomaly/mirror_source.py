@@ -24,7 +24,9 @@ from agent.anomaly.state import Backup
 from agent.checking import CopyContext
 from agent.clock import iso
 from agent.config_model import AnomalySpec
+from agent.errors import TargetUnavailable
 from agent.hashing import FileEntry
+from agent.scratch import ScratchError
 
 
 class MirrorSource:
@@ -55,10 +57,14 @@ class MirrorSource:
 
     def first_look(self, newest: Backup, spec: AnomalySpec) -> Backup:
         """The newest backup with its manifest, a first sample of heads and the canaries' hashes.
-        Raise ScratchError, TargetUnavailable."""
+        The sample only seeds later comparisons: one that cannot be taken is noted, not an error.
+        Raise TargetUnavailable (the canaries cannot be hashed)."""
         self.base_manifest = {}
         chosen = choose([Candidate(p, None, e.size) for p, e in self.entries.items()], spec)
-        self._fetch(chosen)
+        try:
+            self._fetch(chosen)
+        except (ScratchError, TargetUnavailable) as error:
+            self.first_look_note += f" (no file sampled yet: {error})"
         return self.remembered(newest, {}, spec)
 
     def compare(self, base: Backup, newest: Backup) -> tuple[Change, list[Candidate]]:

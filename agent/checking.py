@@ -89,6 +89,9 @@ class CopyContext:
     restic: ResticRepository | None = None
     probe: Probe | None = None
     last_backup_at: datetime | None = None
+    # The restore test's validation (agent.validate.Validation, or why it did not run) for
+    # checks/restore_validate.py; None when no restore test ran on this copy this time.
+    restore_validation: Any = None
     # What the accessors below have read: a value, or the error reading it raised.
     _read: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _reading: Any = field(default_factory=threading.RLock, init=False, repr=False)

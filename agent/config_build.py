@@ -10,6 +10,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from agent import config_recovery as recovery
 from agent.agent_name import agent_name_from
 from agent.config_model import (
     DEFAULT_METRICS_FILE,
@@ -17,6 +18,7 @@ from agent.config_model import (
     DEFAULT_STATE_DIR,
     AgentSettings,
     AnchorSettings,
+    AnomalySpec,
     Config,
     CopySpec,
     Dataset,
@@ -47,13 +49,14 @@ def build(document: dict, path: Path) -> Config:
     resolve = _Resolver(path)
     agent = _agent(document.get("agent") or {}, resolve)
     policy = _policy(document.get("policy"), Policy())
+    anomaly_defaults = recovery.anomaly(document.get("anomaly"), AnomalySpec())
     processes = {
         name: Process(name, raw.get("name", name), parse_duration(raw["rpo"]), parse_duration(raw["rto"]),
                       raw.get("sop_rpo"))
         for name, raw in document["processes"].items()
     }
     targets = {name: _target(name, raw, resolve) for name, raw in document["targets"].items()}
-    datasets = {name: _dataset(name, raw, processes, targets, policy, resolve)
+    datasets = {name: _dataset(name, raw, processes, targets, policy, resolve, anomaly_defaults)
                 for name, raw in document["datasets"].items()}
     return Config(path, agent, policy, processes, targets, datasets, records=_records(document.get("records") or {}))
 
@@ -122,7 +125,7 @@ def _target(name: str, raw: dict, resolve: _Resolver) -> Target:
 
 
 def _dataset(name: str, raw: dict, processes: dict[str, Process], targets: dict[str, Target], policy: Policy,
-             resolve: _Resolver) -> Dataset:
+             resolve: _Resolver, anomaly_defaults: AnomalySpec) -> Dataset:
     def copy(role: str, index: int, written: dict) -> CopySpec:
         target = targets[written["target"]]
         return _copy(name, role, index, written, target, resolve)
@@ -139,8 +142,10 @@ def _dataset(name: str, raw: dict, processes: dict[str, Process], targets: dict[
             sample_files=restore.get("sample_files", 20),
             sample_bytes=parse_size(restore.get("sample_bytes", "256MiB")),
             cycle_seconds=parse_duration(restore.get("cycle", "30d")),
+            validate=recovery.validators(restore.get("validate"), resolve),
         ),
         description=raw.get("description", ""),
+        anomaly=recovery.anomaly(raw.get("anomaly"), anomaly_defaults),
     )
 
 

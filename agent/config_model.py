@@ -106,11 +106,59 @@ class CopySpec:
 
 
 @dataclass(frozen=True)
+class Query:
+    """A query a validator runs on restored data (restore_test.validate[].queries): it must return a
+    row whose first value is not false, 0, empty or NULL, or exactly `expect` when given."""
+
+    sql: str
+    expect: str | None = None
+
+
+@dataclass(frozen=True)
+class ValidatorSpec:
+    """One entry of restore_test.validate (agent.validate). `path` is a glob relative to the
+    dataset's root; `command` the argv of a `command` validator."""
+
+    type: str
+    path: str | None = None
+    queries: tuple[Query, ...] = ()
+    command: tuple[str, ...] = ()
+    timeout_seconds: float = 600.0
+    run_as: str | None = None  # postgres-dump, as root: the unprivileged user the server runs as
+    bin_dir: str | None = None  # postgres-dump: where initdb, pg_ctl, pg_restore and psql are
+
+    @property
+    def label(self) -> str:
+        what = self.path if self.path else " ".join(self.command)
+        return f"{self.type} {what}".strip()
+
+
+@dataclass(frozen=True)
 class RestoreTestSpec:
     every_seconds: float | None = None
     sample_files: int = 20
     sample_bytes: int = 256 * 2**20
     cycle_seconds: float = 30 * 86400
+    validate: tuple[ValidatorSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class AnomalySpec:
+    """Thresholds of the anomaly check (top-level `anomaly`, a dataset's `anomaly` overriding it;
+    canaries per dataset). See checks/anomaly.py for what each one means."""
+
+    enabled: bool = True
+    canaries: tuple[str, ...] = ()
+    baseline_runs: int = 30
+    min_baseline: int = 5
+    change_rate: float = 0.5
+    spread_factor: float = 6.0
+    min_files: int = 10
+    entropy_bits: float = 7.5
+    entropy_share: float = 0.5
+    sample_files: int = 20
+    sample_bytes: int = 64 * 2**20
+    rename_min_files: int = 10
 
 
 @dataclass(frozen=True)
@@ -122,6 +170,7 @@ class Dataset:
     policy: Policy
     restore_test: RestoreTestSpec
     description: str = ""
+    anomaly: AnomalySpec = field(default_factory=AnomalySpec)
 
     @property
     def all_copies(self) -> tuple[CopySpec, ...]:

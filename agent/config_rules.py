@@ -14,6 +14,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from agent.config_model import Config
+from agent.config_recovery import anomaly_problems, validate_problems
 from agent.targets import KINDS, key_values
 from agent.targets.options import Value, value_problem
 from agent.units import parse_duration, short_repr
@@ -42,6 +43,7 @@ def semantic_problems(document: dict) -> list[str]:
     agent = _mapping(document.get("agent"))
     problems = [p for key in AGENT_DURATIONS for p in _duration(f"agent.{key}", agent.get(key))]
     problems += _records_problems(agent)
+    problems += anomaly_problems("anomaly", document.get("anomaly"), top_level=True)
     processes = _mapping(document.get("processes"))
     for name, process in processes.items():
         problems += _process_problems(name, process)
@@ -171,7 +173,8 @@ def _dataset_problems(name: str, dataset: dict, processes: dict, targets: dict) 
             problems += _duration(f"datasets.{name}.restore_test.{key}", restore.get(key))
         if "sample_bytes" in restore:
             problems += _size(f"datasets.{name}.restore_test.sample_bytes", restore["sample_bytes"])
-    return problems
+        problems += validate_problems(f"datasets.{name}.restore_test.validate", restore.get("validate"))
+    return problems + anomaly_problems(f"datasets.{name}.anomaly", dataset.get("anomaly"), top_level=False)
 
 
 def _copy_problems(where: str, copy: dict, targets: dict) -> list[str]:

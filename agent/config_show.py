@@ -17,6 +17,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from agent import config_recovery as recovery
 from agent.config import Config, CopySpec, Policy, Target
 from agent.config_schema import schema
 from agent.targets.options import shown_defaults
@@ -64,7 +65,9 @@ def effective_document(config: Config) -> dict[str, Any]:
                 "sample_files": dataset.restore_test.sample_files,
                 "sample_bytes": exact_size(dataset.restore_test.sample_bytes),
                 "cycle": exact_duration(dataset.restore_test.cycle_seconds),
+                "validate": recovery.shown_validators(dataset.restore_test.validate, exact_duration),
             }),
+            "anomaly": recovery.shown_anomaly(dataset.anomaly, exact_size),
         }) for name, dataset in config.datasets.items()},
     }
     anchor = config.records.anchor

@@ -1,8 +1,10 @@
 """Restore drills (SOP-19 §8.3): a full, timed restore of one dataset from one copy into scratch,
 verified, with an after-action record comparing RTO and RPO, actual against target.
 
-RTO actual is the wall time from the drill's start until the data is back and proven (opening the
-copy, listing, restoring, hashing): what a real recovery would take on this machine. RPO actual is
+RTO actual is the wall time from the drill's start until the data is back, proven and validated
+(opening the copy, listing, restoring, hashing, and the dataset's application checks,
+restore_test.validate): what a real recovery would take on this machine. The business is back
+only once its data is usable: a drill whose validation failed or could not run establishes no RTO. RPO actual is
 the age of the restored data: the drill's time minus the restored backup's time. A drill that was
 interrupted, errored or brought back wrong content showed no recovery: its RTO and RPO verdicts
 (`rto_met`, `rpo_met`) are null, "not established", and the report counts it as not achieved. The record is
@@ -132,11 +134,20 @@ def _restore(session: Session, dataset: Dataset, spec: CopySpec, progress: Progr
     attempt.measured = dict(outcome.measured)
     if context.restic and context.restic.removed_locks:  # the audit must know the repository changed
         attempt.measured["stale_locks_removed"] = [lock.summary() for lock in context.restic.removed_locks]
-    if outcome.content_ok:
-        attempt.status = DrillStatus.PASS  # every file back and proven; the actual times are judged next
-    else:
+    validation = outcome.validation
+    if validation is not None and not isinstance(validation, str):
+        attempt.measured.update(validation.measured())
+        attempt.measured["validation"] = str(validation.status)
+    if not outcome.content_ok:
         attempt.errors.append(outcome.detail)
         attempt.status = DrillStatus.of(outcome.status)
+    elif validation is None or (not isinstance(validation, str) and validation.passed):
+        attempt.status = DrillStatus.PASS  # every file back, proven and validated; the times are judged next
+    elif isinstance(validation, str):
+        attempt.errors.append(f"restore-validate: {validation}")
+    else:
+        attempt.errors.append(f"restore-validate: {validation.detail()}")
+        attempt.status = DrillStatus.of(validation.status)
 
 
 def judge_times(result: DrillResult, restored: dict[str, Any]) -> None:
@@ -174,7 +185,8 @@ def judge_times(result: DrillResult, restored: dict[str, Any]) -> None:
     }
     rto_text = (f"RTO actual {format_duration(elapsed)} vs target {format_duration(result.rto_target_seconds)}"
                 if content_proven else
-                f"RTO not established (the data was not restored and proven; stopped after {format_duration(elapsed)})")
+                f"RTO not established (the data was not restored, proven and validated; stopped after "
+                f"{format_duration(elapsed)})")
     result.detail = (f"{rto_text}; "
                      f"RPO actual {format_duration(rpo_actual)} vs target {format_duration(result.rpo_target_seconds)}; "
                      f"{result.measured['files']} files, {format_size(result.measured['bytes_restored'])}"

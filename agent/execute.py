@@ -13,6 +13,7 @@ behind and every later `restic check` would read "repository is already locked".
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -92,6 +93,7 @@ def execute(
     unset: Iterable[str] = (),
     watcher: Watcher | None = None,
     abort_on: re.Pattern[str] | None = None,
+    stdin: str | os.PathLike | None = None,
 ) -> CompletedCommand:
     """Given a command, run it to completion under a timeout and return its output.
 
@@ -101,6 +103,8 @@ def execute(
     exit when `check` is true. Error messages never carry secrets. `watcher` hears the PID and the end.
     When a line of stderr matches `abort_on` (a failure the tool would retry until the timeout),
     the command is stopped at once, as at a timeout, and CommandFailed is raised whatever `check` says.
+    `stdin` names a file the agent opens and hands over as the command's standard input (a command
+    running as another user reads it without needing the right to open it); default: nothing.
     """
     secrets = [s for s in secrets if s]
     shown = describe(argv, env, secrets)
@@ -110,7 +114,8 @@ def execute(
     executable = shutil.which(argv[0], path=full_env.get("PATH", os.defpath))
     if executable is None:
         raise ToolMissing(f"{argv[0]} is not installed", command=shown)
-    process, out, err = _spawn([executable, *argv], full_env, cwd, shown)
+    with open(stdin, "rb") if stdin is not None else contextlib.nullcontext(subprocess.DEVNULL) as source:
+        process, out, err = _spawn([executable, *argv], full_env, cwd, shown, source)
     token = watcher.started(process.pid) if watcher else None
     try:
         timed_out, aborted = _wait(process, timeout, err, abort_on)
@@ -137,8 +142,8 @@ def execute(
     return result
 
 
-def _spawn(command: list[str], env: dict[str, str], cwd: str | None,
-           shown: str) -> tuple[subprocess.Popen, int, int]:
+def _spawn(command: list[str], env: dict[str, str], cwd: str | None, shown: str,
+           stdin: Any = subprocess.DEVNULL) -> tuple[subprocess.Popen, int, int]:
     """Start EXECUTABLE ARGV... through agent/pdeathsig.py in a session of its own; return the
     process and the memory files its output goes to. Raise ToolMissing.
 
@@ -148,7 +153,7 @@ def _spawn(command: list[str], env: dict[str, str], cwd: str | None,
     try:
         process = subprocess.Popen(
             [sys.executable, "-I", "-S", _PDEATHSIG, str(os.getpid()), str(int(STOP_SIGNAL)), *command],
-            stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=cwd, start_new_session=True,
+            stdout=out, stderr=err, stdin=stdin, env=env, cwd=cwd, start_new_session=True,
         )
     except OSError as error:
         os.close(out)

@@ -44,6 +44,11 @@ SERIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("restore_projected_seconds",
      "Projected full restore time of the dataset from this copy (compare with dataset_rto_seconds).", _PER_TARGET),
     ("copy_verified_bytes", "Bytes whose checksum was verified in the last run.", _PER_TARGET),
+    ("anomaly_score", "Anomaly score of the copy's newest backup against its last clean one: the highest signal "
+     "over its threshold (change rate, entropy, renames, ransom notes, canaries); 1 or more is a suspect.",
+     _PER_TARGET),
+    ("anomaly_last_clean_backup_timestamp_seconds", "Time of the copy's last backup the anomaly check found clean "
+     "or an operator accepted (Unix time): the one to restore from when the newest is suspect.", _PER_TARGET),
     ("dataset_policy_compliant", "1 when the dataset meets its 3-2-1 policy on verified copies.", _PER_DATASET),
     ("dataset_status", "1 for the dataset's current overall status.", (*_PER_DATASET, "status")),
     ("dataset_verified_copies", "Copies (primary included) whose checks all passed.", _PER_DATASET),
@@ -125,6 +130,10 @@ def _copy_series(gauges: dict[str, Gauge], ds: dict[str, str], copy: CopyResult,
                  check.measured.get("throughput_bytes_per_second"))
             _set(gauges["restore_projected_seconds"], per_target, check.measured.get("projected_restore_seconds"))
         _set(gauges["copy_verified_bytes"], per_target, check.measured.get("bytes_verified"))
+        if check.name == "anomaly":
+            _set(gauges["anomaly_score"], per_target, check.measured.get("score"))
+            _set(gauges["anomaly_last_clean_backup_timestamp_seconds"], per_target,
+                 check.measured.get("last_clean_backup_timestamp"))
 
 
 def _set(gauge: Gauge, labels: dict[str, str], value: Any) -> None:

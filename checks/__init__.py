@@ -15,6 +15,7 @@ from types import ModuleType
 
 from agent.targets import handle_class
 from checks import (
+    anomaly,
     files_checksum,
     freshness,
     immutability,
@@ -24,6 +25,7 @@ from checks import (
     restic_read_data,
     restic_structure,
     restore_test,
+    restore_validate,
 )
 
 COPY_CHECKS: dict[str, ModuleType] = {
@@ -33,7 +35,9 @@ COPY_CHECKS: dict[str, ModuleType] = {
     restic_read_data.ID: restic_read_data,
     files_checksum.ID: files_checksum,
     immutability.ID: immutability,
-    restore_test.ID: restore_test,  # last: it uses freshness's snapshots and may take long
+    anomaly.ID: anomaly,  # the newest backup against the last clean one; before the long restore test
+    restore_test.ID: restore_test,  # it uses freshness's snapshots and may take long
+    restore_validate.ID: restore_validate,  # reports what restore-test's validators found
 }
 DATASET_CHECKS: dict[str, ModuleType] = {
     independence.ID: independence,  # first: a copy sharing storage fails and is not counted by policy-321

@@ -58,6 +58,7 @@ def run(context: CopyContext) -> CheckResult:
     outcome = restore_and_verify(context, full=mode == "full", tested=tested,
                                  progress=getattr(context.options, "progress", None),
                                  known_full_size=state.get("full_size_bytes") or 0)
+    context.restore_validation = outcome.validation  # restore-validate reports it
     now = context.now.timestamp()
     for relpath in outcome.verified:
         tested[relpath] = now

@@ -42,6 +42,12 @@ def _exception_key(row: dict[str, Any]) -> tuple[str, ...] | None:
     return None
 
 
+def _acceptance_of(row: dict[str, Any]) -> tuple[str, ...]:
+    """The key of the check episode an acceptance record answers."""
+    return ("check", row.get("dataset") or "", row.get("target") or "", row.get("role") or "",
+            row.get("form_of_copy") or "", row.get("check_name") or "")
+
+
 def _is_failure(row: dict[str, Any]) -> bool | None:
     """True failing, False passing (a recovery), None neither (a skipped check)."""
     if row["kind"] == "dataset":
@@ -61,6 +67,7 @@ def exception_episodes(rows: list[dict[str, Any]]) -> list[ExceptionEpisode]:
     def close(key: tuple[str, ...], recovered: dict[str, Any] | None) -> None:
         episode = open_.pop(key)
         first = episode["rows"][0]
+        accepted = episode.get("accepted")
         done.append(ExceptionEpisode(
             kind=key[0], dataset=key[1],
             copy=f"{key[2]} ({key[3]}, {key[4]})" if key[2] else "—",
@@ -68,12 +75,19 @@ def exception_episodes(rows: list[dict[str, Any]]) -> list[ExceptionEpisode]:
             result=first["result"] if key[0] != "dataset" else "fail",
             records=tuple(r["record_no"] for r in episode["rows"]),
             first_at=parse_time(first["recorded_at"]),
-            detail=first.get("detail") or "",
+            detail=(first.get("detail") or "") + (f" — 已接受 / accepted (#{accepted['record_no']}): "
+                                                  f"{accepted.get('detail') or ''}" if accepted else ""),
             recovered_at=parse_time(recovered["recorded_at"]) if recovered else None,
             recovered_record=recovered["record_no"] if recovered else None,
         ))
 
     for row in rows:
+        if row.get("kind") == "acceptance":
+            # An operator accepted the suspect backup (backup-agent anomaly accept): said on its episode.
+            key = _acceptance_of(row)
+            if key in open_:
+                open_[key]["accepted"] = row
+            continue
         key = _exception_key(row)
         if key is None:
             continue

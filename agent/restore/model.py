@@ -9,6 +9,7 @@ from agent.hashing import FileEntry
 from agent.models import Status
 from agent.names import scrub
 from agent.restic import Snapshot
+from agent.validate.model import Validation
 
 
 class NothingToRestore(Exception):
@@ -44,6 +45,9 @@ class RestoreOutcome:
     # Every restored file proven, whatever the projection said (a drill judges its actual time instead).
     content_ok: bool = False
     backup_files: frozenset[str] = frozenset()  # every file the backup holds (for rotation state)
+    # The dataset's validators on the restored tree (agent.validate): None when the dataset has none;
+    # a string says why they did not run although it has some (the restore did not bring the data back).
+    validation: Validation | str | None = None
 
     def __post_init__(self) -> None:
         # A drill records this detail as it is: a name in a tool's message is shown as CheckResult does.

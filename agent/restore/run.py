@@ -42,6 +42,7 @@ from agent.restore.plan import Plan, choose_sample, complete_alongside, plan_alo
 from agent.restore.restoring import in_background, restore_restic
 from agent.scratch import ScratchDir, ScratchError
 from agent.units import format_size
+from agent.validate import Place, Validation, needed_files, run_validators
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,17 @@ def restore_and_verify(context: CopyContext, *, full: bool, tested: dict[str, fl
                        progress: Progress | None = None, known_full_size: int = 0) -> RestoreOutcome:
     """Given a copy (after reachable and freshness ran on its context), restore a sample or all of its
     newest backup into scratch, verify and time it. `known_full_size` is this copy's restore size
-    when last listed (0: unknown). Never raises for a problem of the copy: every outcome is a
+    when last listed (0: unknown). The dataset's validators run on the restored tree before the
+    scratch goes (outcome.validation). Never raises for a problem of the copy: every outcome is a
     status; KeyboardInterrupt (SIGINT, SIGTERM) propagates after the scratch is removed."""
+    outcome = _restore_and_verify(context, full, tested, progress, known_full_size)
+    if _validators(context) and outcome.validation is None:
+        outcome.validation = f"not run: the restore test did not bring the data back (restore-test: {outcome.status})"
+    return outcome
+
+
+def _restore_and_verify(context: CopyContext, full: bool, tested: dict[str, float] | None,
+                        progress: Progress | None, known_full_size: int) -> RestoreOutcome:
     mode = "full" if full else "sample"
     if context.spec.form != "restic" and not context.handle.can_fetch:
         return RestoreOutcome(Status.ERROR, f"restore from a {context.spec.target.kind} target is not supported by "
@@ -112,6 +122,9 @@ def _prepare(context: CopyContext, mode: str, tested: dict[str, float],
     if not listing.entries:
         return RestoreOutcome(Status.FAIL, f"{listing.source} holds no files to restore", {"mode": mode})
     relpaths = choose_sample(listing.entries, context.dataset.restore_test, tested, mode == "full")
+    # What the validators read is restored with every sample, whatever its size: a validator
+    # never looks at a file that was not restored.
+    relpaths += [p for p in needed_files(_validators(context), listing.entries) if p not in relpaths]
     if not relpaths:
         return RestoreOutcome(Status.ERROR, f"no file of {listing.source} fits the sample limits "
                                             f"(sample_bytes {format_size(context.dataset.restore_test.sample_bytes)})",
@@ -138,12 +151,9 @@ def _primary_entries(scan: Future) -> tuple[dict[str, FileEntry], tuple[str, ...
 
 def _restore_and_judge(context: CopyContext, job: _Job, measured: dict[str, Any], progress: Progress) -> RestoreOutcome:
     spec = context.spec
-    # Every local copy of the dataset, not only the two compared: a restore into another copy's
-    # tree would change what that copy's own checks see (agent.config refuses the lexical cases of
-    # every dataset up front; this also catches a route through a symlink).
-    protected = [copy.path for copy in context.dataset.all_copies if copy.target.paths_on_this_machine]
+    protected = _protected(context)
     primary_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="primary-hash")
-    label = f"{context.dataset.name}-{spec.target.name}"
+    label = _label(context)
     task = progress.task(f"restore {context.dataset.name} from {spec.target.name}", job.plan.payload)
     try:
         with ScratchDir(context.settings.scratch_dir, label, job.plan.payload, protected) as scratch:
@@ -162,6 +172,34 @@ def _restore_and_judge(context: CopyContext, job: _Job, measured: dict[str, Any]
         # Normally the primary's hashes were consumed already; after a failure or a signal nobody
         # waits for them (the scratch directory is gone by now either way).
         primary_pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _protected(context: CopyContext) -> list[str]:
+    """Every local copy of the dataset, not only the two compared: a restore into another copy's
+    tree would change what that copy's own checks see (agent.config refuses the lexical cases of
+    every dataset up front; this also catches a route through a symlink)."""
+    return [copy.path for copy in context.dataset.all_copies if copy.target.paths_on_this_machine]
+
+
+def _validators(context: CopyContext) -> tuple:
+    """The dataset's restore_test.validate (none for a context built without a dataset's settings)."""
+    return getattr(getattr(getattr(context, "dataset", None), "restore_test", None), "validate", ())
+
+
+def _label(context: CopyContext) -> str:
+    return f"{context.dataset.name}-{context.spec.target.name}"
+
+
+def _validate(context: CopyContext, root: Path, listing: BackupListing) -> Validation | str | None:
+    """The dataset's validators on the restored tree, while it still exists (None: it has none)."""
+    specs = _validators(context)
+    if not specs:
+        return None
+    if interrupt.cancelled.is_set():
+        return "not run: the run was interrupted"
+    place = Place(context.settings.scratch_dir, _label(context), tuple(_protected(context)))
+    with context.task("validate restored"):
+        return run_validators(specs, root, listing.entries, place)
 
 
 def _restore(context: CopyContext, job: _Job, scratch: Path, task: Task) -> tuple[float, float | None]:
@@ -214,6 +252,7 @@ def _judge(context: CopyContext, job: _Job, scratch: Path, restore_seconds: floa
     outcome.measured = {**measured, **outcome.measured, "verify_seconds": round(time.monotonic() - verify_started, 3),
                         **_hashing_seconds(primary_hashes)}
     outcome.backup_files = frozenset(listing.entries)
+    outcome.validation = _validate(context, root, listing)
     return outcome
 
 

@@ -58,4 +58,6 @@ def test_scratch_inside_a_copy_through_a_symlink_is_refused_before_anything_is_c
     hdd = copy_result(run, DATASET, "hdd")
     assert {c.name: c.status for c in hdd.checks if c.name != "restore-test"} == {
         "reachable": Status.PASS, "freshness": Status.PASS, "files-checksum": Status.PASS,
-        "independence": Status.PASS}
+        "independence": Status.PASS,
+        # (issue 17) a first look; no validators declared
+        "anomaly": Status.SKIP, "restore-validate": Status.SKIP}

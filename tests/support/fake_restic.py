@@ -12,6 +12,7 @@ integration tests prove against the real tool.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import posixpath
 from dataclasses import dataclass, field
@@ -145,8 +146,11 @@ class FakeRestic:
         return self.id
 
     def run(self, *args: str, timeout: float | None = None) -> str:
-        """Only `restore` reaches run() from the checks: restore [--target=DIR] [--verify]
-        [--include=PATTERN]… [--] SNAPSHOT, writing the files under DIR + their snapshot path."""
+        """Only `restore` and `diff` reach run() from the checks: restore [--target=DIR] [--verify]
+        [--include=PATTERN]… [--] SNAPSHOT, writing the files under DIR + their snapshot path; and
+        --no-lock diff --json -- BASE NEWEST (agent.restic.diff), content compared byte for byte."""
+        if args[:3] == ("--no-lock", "diff", "--json"):
+            return self._diff(*args[-2:])
         if not args or args[0] != "restore":
             raise AssertionError(f"the fake restic does not know `restic {' '.join(args)}`")
         self._call("restore", *args[1:])
@@ -166,6 +170,17 @@ class FakeRestic:
             lines = [f"ignoring error for {p}: LoadDataBlob: ciphertext verification failed" for p in sorted(damaged)]
             raise restic_error(ResticFailure.DATA_ERROR, "\n".join([*lines, f"Fatal: There were {len(lines)} errors"]))
         return ""
+
+    def _diff(self, base_id: str, newest_id: str) -> str:
+        self._call("diff", base_id, newest_id)
+        old, new = self._snapshot(base_id).files, self._snapshot(newest_id).files
+        changes = [("+", p) for p in new if p not in old] + [("-", p) for p in old if p not in new]
+        changes += [("M", p) for p in new if p in old and new[p][0] != old[p][0]]
+        lines = [json.dumps({"message_type": "change", "path": p, "modifier": m}) for m, p in sorted(changes, key=lambda c: c[1])]
+        lines.append(json.dumps({"message_type": "statistics", "changed_files": sum(1 for m, _ in changes if m == "M"),
+                                 "added": {"bytes": sum(len(new[p][0]) for m, p in changes if m != "-")},
+                                 "removed": {"bytes": sum(len(old[p][0]) for m, p in changes if m != "+")}}))
+        return "\n".join(lines) + "\n"
 
     # --- inside ----------------------------------------------------------------------------------
 

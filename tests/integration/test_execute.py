@@ -108,7 +108,8 @@ def test_a_timeout_kills_the_group_of_a_command_that_ignores_sigint(tmp_path, mo
     assert 2 <= time.monotonic() - started < 10
     shell = int(pidfile.read_text())
     assert gone(shell, timeout=2)
-    assert group_members(shell) == [], "the command's own children must die with its group"
+    # SIGKILL to the group is delivered at once, but a loaded machine may take a moment to end them.
+    assert all(gone(pid, timeout=5) for pid in group_members(shell)), "the command's own children must die with its group"
 
 
 def group_members(pgid: int) -> list[int]:

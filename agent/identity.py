@@ -22,7 +22,7 @@ copy's own worker, and compared per dataset by checks/independence.py.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -69,7 +69,7 @@ class CopyIdentity:
 
 def with_files(storage: StorageIdentity, entries: dict[str, FileEntry] | list[FileEntry]) -> StorageIdentity:
     """Given a directory identity and file entries (with device and inode), return it with their (dev, ino) set."""
-    values = entries.values() if isinstance(entries, dict) else entries
+    values = entries.values() if isinstance(entries, Mapping) else entries
     return replace(storage, files=tuple((e.device, e.inode) for e in values))
 
 

@@ -65,6 +65,7 @@ class Session:
             rehash_every=settings.rehash_every_seconds,
             hash_workers=settings.hash_workers,
             command_timeout=settings.command_timeout_seconds,
+            schedule_interval=settings.schedule_interval_seconds,
         )
         self._handles: dict[str, TargetHandle] = {}
         self._handles_lock = threading.Lock()

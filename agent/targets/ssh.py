@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agent.errors import TargetUnavailable
-from agent.hashing import CacheRow, FileEntry, HashOutcome, split_cached, store_read
+from agent.hashing import CacheRow, FileEntry, HashOutcome, split_cached, store_read, unchanged
 from agent.identity import BOOT_ID_PATH, StorageIdentity
 from agent.targets import ssh_commands as remote
 from agent.targets.base import Probe, ResticLocation, TargetContext, TargetHandle
@@ -147,7 +147,8 @@ class SshTarget(TargetHandle):
         """
         key = self._cache_key(path)
         digests, to_read = split_cached(entries, key, cache=self.context.hash_cache, now=self.context.now,
-                                        rehash_every=self.context.rehash_every)
+                                        rehash_every=self.context.rehash_every,
+                                        interval=self.context.schedule_interval)
         from_cache = len(digests)
         batches = remote.balance(to_read, max(1, self.context.hash_workers))
         results = self._hash_batches(path, batches, progress)
@@ -164,7 +165,8 @@ class SshTarget(TargetHandle):
         fresh, silently_changed = store_read(done, key, cache=self.context.hash_cache, now=self.context.now)
         digests.update(fresh)
         bytes_read = sum(entry.size for entry, _, _ in done)
-        return HashOutcome(digests, unreadable, silently_changed, bytes_read, from_cache)
+        reread = sum(entry.size for entry, cached, _ in done if unchanged(entry, cached))
+        return HashOutcome(digests, unreadable, silently_changed, bytes_read, from_cache, bytes_reread=reread)
 
     def _hash_batches(self, path: str, batches: list[list[tuple[FileEntry, CacheRow | None]]],
                       progress: Callable[[int], None] | None) -> list[tuple[dict[str, str], bytes]]:

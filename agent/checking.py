@@ -95,6 +95,26 @@ class PrimaryManifest:
             )
 
 
+class PerRepository:
+    """What is computed once per restic repository per run and given to every copy stored in it
+    (two datasets in one repository, or two routes to it): a value per repository URL, computed by
+    the first copy that asks while the others wait. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, str], list] = {}
+
+    def once(self, what: str, repository: str, compute: Callable[[], _Value]) -> tuple[_Value, bool]:
+        """Return (the value, whether this call computed it)."""
+        with self._lock:
+            entry = self._entries.setdefault((what, repository), [threading.Lock(), None, False])
+        with entry[0]:
+            if not entry[2]:
+                entry[1], entry[2] = compute(), True
+                return entry[1], True
+            return entry[1], False
+
+
 @dataclass
 class CopyContext:
     dataset: Dataset
@@ -108,6 +128,9 @@ class CopyContext:
     restic: ResticRepository | None = None
     probe: Probe | None = None
     last_backup_at: datetime | None = None
+    # The run's once-per-repository results (agent.run.Session); None: each check runs its own
+    # restic command (a check run alone, as the unit tests do).
+    per_repository: PerRepository | None = None
     # What the accessors below have read: a value, or the error reading it raised.
     _read: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _reading: Any = field(default_factory=threading.RLock, init=False, repr=False)

@@ -28,7 +28,7 @@ class Manifest(Mapping[str, FileEntry]):
 
     def __init__(self) -> None:
         self._names = bytearray()
-        self._ends = array("Q")  # where each name ends in _names
+        self._ends = array("I")  # where each name ends in _names (8 bytes each past 4 GiB of names)
         self._size = array("q")
         self._mtime = array("d")  # st_mtime as the float FileEntry keeps
         self._inode = array("Q")
@@ -43,6 +43,8 @@ class Manifest(Mapping[str, FileEntry]):
         """Add a file whose name sorts after every name added before (not checked: scan and
         from_entries guarantee it)."""
         self._names += name
+        if len(self._names) >= 1 << 32 and self._ends.typecode == "I":
+            self._ends = array("Q", self._ends)
         self._ends.append(len(self._names))
         self._size.append(size)
         self._mtime.append(mtime)

@@ -18,7 +18,7 @@ from types import ModuleType
 
 import checks
 from agent import __version__, identity, interrupt, restic
-from agent.checking import CopyContext, PrimaryManifest, RunOptions
+from agent.checking import CopyContext, PerRepository, PrimaryManifest, RunOptions
 from agent.clock import age_seconds
 from agent.clock import now as clock_now
 from agent.config import Config, CopySpec, Dataset
@@ -70,6 +70,7 @@ class Session:
         self._handles: dict[str, TargetHandle] = {}
         self._handles_lock = threading.Lock()
         self._repository_ids: dict[str, str] = {}
+        self.per_repository = PerRepository()
 
     def handle(self, target_name: str) -> TargetHandle:
         """Return the run's one handle for a target (one connection per target, shared by its checks)."""
@@ -101,6 +102,7 @@ class Session:
         context = CopyContext(dataset, spec, handle, primary, self.config.agent, self.state, self.started, options)
         if spec.form == "restic":
             context.restic = self.restic_repository(spec)
+            context.per_repository = self.per_repository
         return context
 
     def repository_id(self, repository: ResticRepository) -> str:

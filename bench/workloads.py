@@ -33,11 +33,12 @@ def random_tree(root: Path, total_bytes: int, files: int, per_directory: int = 1
 
 def varied_tree(root: Path, total_bytes: int, files: int, seed: int = 16) -> int:
     """Files of sizes spread over three orders of magnitude (a few large, many small), adding up to
-    about total_bytes: a re-read spread by bytes must not be fooled by counting files."""
+    about total_bytes: a re-read spread by bytes must not be fooled by counting files. No file
+    holds more than 1 % of the bytes (one larger than a night's share has that night to itself)."""
     import random
 
     generator = random.Random(seed)
-    weights = [generator.paretovariate(1.2) for _ in range(files)]
+    weights = [min(generator.paretovariate(1.2), 12.0) for _ in range(files)]
     scale = total_bytes / sum(weights)
     written = 0
     for index, weight in enumerate(weights):

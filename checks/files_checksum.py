@@ -79,7 +79,7 @@ class _Listing:
     extra: _Names = field(default_factory=_Names)
     common: int = 0
     size_mismatch: _Names = field(default_factory=_Names)
-    to_hash: tuple[array, array] = field(default_factory=lambda: (array("Q"), array("Q")))
+    to_hash: tuple[array, array] = field(default_factory=lambda: (array("I"), array("I")))  # < 4 G files
     future: _Names = field(default_factory=_Names)  # primary files dated in the future
     copy_future: int = 0
 

@@ -41,6 +41,10 @@ SERIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("restore_projected_seconds",
      "Projected full restore time of the dataset from this copy (compare with dataset_rto_seconds).", _PER_TARGET),
     ("copy_verified_bytes", "Bytes whose checksum was verified in the last run.", _PER_TARGET),
+    ("copy_hashed_bytes", "Bytes read and hashed in the last run to verify the copy, on the copy and on the "
+     "primary (side); the primary's are read once a run, for the first copy compared with it.", (*_PER_TARGET, "side")),
+    ("copy_reread_bytes", "Of copy_hashed_bytes, those of files unchanged since their last hash, read again to find "
+     "bit rot (about 1/cycle of the bytes a night; every byte within agent.rehash_every).", (*_PER_TARGET, "side")),
     ("dataset_policy_compliant", "1 when the dataset meets its 3-2-1 policy on verified copies.", _PER_DATASET),
     ("dataset_status", "1 for the dataset's current overall status.", (*_PER_DATASET, "status")),
     ("dataset_verified_copies", "Copies (primary included) whose checks all passed.", _PER_DATASET),
@@ -111,6 +115,11 @@ def _copy_series(gauges: dict[str, Gauge], ds: dict[str, str], copy: CopyResult,
                  check.measured.get("throughput_bytes_per_second"))
             _set(gauges["restore_projected_seconds"], per_target, check.measured.get("projected_restore_seconds"))
         _set(gauges["copy_verified_bytes"], per_target, check.measured.get("bytes_verified"))
+        if check.name == "files-checksum":
+            for side, prefix in (("copy", ""), ("primary", "primary_")):
+                _set(gauges["copy_hashed_bytes"], {**per_target, "side": side}, check.measured.get(f"{prefix}bytes_read"))
+                _set(gauges["copy_reread_bytes"], {**per_target, "side": side},
+                     check.measured.get(f"{prefix}bytes_reread"))
 
 
 def _set(gauge: Gauge, labels: dict[str, str], value: Any) -> None:

@@ -351,13 +351,15 @@ def hash_tree(
     workers: int,
     progress: Callable[[int], None] | None = None,
     interval: float | None = None,
+    cpu: threading.Semaphore | None = None,
 ) -> HashOutcome:
     """Given a tree root and the entries to hash, return their SHA-256, reading only what changed
     (see split_cached for when a file is read), in parallel.
 
     Files go to the workers in tasks of several small files (or one large one), at most two tasks
     per worker waiting at a time, so memory does not grow with the number of files; callers with
-    very many files hand them over in chunks (checks/files_checksum does)."""
+    very many files hand them over in chunks (checks/files_checksum does). With the run's `cpu`
+    budget, each task holds one of its slots while it reads and hashes."""
     root = os.path.abspath(root)
 
     def key(entry: FileEntry) -> str:
@@ -367,12 +369,8 @@ def hash_tree(
     from_cache = len(digests)
 
     def read(task: list[tuple[FileEntry, CacheRow | None]]) -> list[tuple[FileEntry, CacheRow | None, str | None, str]]:
-        results = []
-        for entry, cached in task:
-            try:
-                results.append((entry, cached, sha256_file(os.path.join(root, entry.relpath)), ""))
-            except OSError as error:
-                results.append((entry, cached, None, error.strerror or str(error)))
+        with cpu or contextlib.nullcontext():
+            results = _read_task(root, task)
         if progress:
             progress(sum(entry.size for entry, _, digest, _ in results if digest is not None))
         return results
@@ -390,6 +388,18 @@ def hash_tree(
     digests.update(fresh)
     reread = sum(entry.size for entry, cached, _ in done if unchanged(entry, cached))
     return HashOutcome(digests, unreadable, silently_changed, bytes_read, from_cache, bytes_reread=reread)
+
+
+def _read_task(root: str, task: list[tuple[FileEntry, CacheRow | None]]
+               ) -> list[tuple[FileEntry, CacheRow | None, str | None, str]]:
+    """Read and hash a task's files: (entry, cached row, digest or None, why it could not be read)."""
+    results: list[tuple[FileEntry, CacheRow | None, str | None, str]] = []
+    for entry, cached in task:
+        try:
+            results.append((entry, cached, sha256_file(os.path.join(root, entry.relpath)), ""))
+        except OSError as error:
+            results.append((entry, cached, None, error.strerror or str(error)))
+    return results
 
 
 def _tasks(items: list[tuple[FileEntry, CacheRow | None]]) -> Iterator[list[tuple[FileEntry, CacheRow | None]]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import socket
 import threading
 import time
@@ -55,6 +56,9 @@ class Session:
         settings = config.agent
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         self.started = clock_now()
+        # One slot per core, shared by the hashing of every target and the restic processes on
+        # local repositories: targets run in parallel without oversubscribing the cores.
+        self.cpu = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
         self.hash_cache = HashCache(settings.state_dir / "hash-cache.sqlite", read_only=dry_run)
         self.state = StateStore(settings.state_dir / "state.json")
         # The restic processes started with a lock, so a lock one leaves when killed is known as ours.
@@ -66,6 +70,7 @@ class Session:
             hash_workers=settings.hash_workers,
             command_timeout=settings.command_timeout_seconds,
             schedule_interval=settings.schedule_interval_seconds,
+            cpu=self.cpu,
         )
         self._handles: dict[str, TargetHandle] = {}
         self._handles_lock = threading.Lock()
@@ -88,6 +93,7 @@ class Session:
             timeout=self.config.agent.command_timeout_seconds,
             ledger=self.restic_children,
             remove_lock=functools.partial(handle.remove_restic_lock, spec.path),
+            cpu=self.cpu,
         )
 
     def copy_context(self, dataset: Dataset, spec: CopySpec, options: RunOptions,

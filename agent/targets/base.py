@@ -34,6 +34,10 @@ class TargetContext:
     # The schedule's interval (agent.schedule_interval): bit-rot re-reads are spread over the
     # nights of one rehash_every cycle (agent.hashing.split_cached). None: not spread.
     schedule_interval: float | None = None
+    # The run's CPU budget (agent.run.Session.cpu): one slot per core, taken by each hashing task
+    # and by each restic process on a local repository, so targets in parallel share the cores
+    # instead of oversubscribing them. None: no budget.
+    cpu: Any = None
 
 
 @dataclass(frozen=True)

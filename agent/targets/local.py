@@ -102,6 +102,7 @@ class LocalTarget(TargetHandle):
             workers=self.context.hash_workers,
             progress=progress,
             interval=self.context.schedule_interval,
+            cpu=self.context.cpu,
         )
 
     def restic_location(self, path: str) -> ResticLocation:

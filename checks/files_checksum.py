@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +74,8 @@ class _Listing:
 
     primary: Manifest
     copy: Manifest
+    primary_entries: Mapping[str, FileEntry]  # as the target listed them (s3: objects with their ETag)
+    copy_entries: Mapping[str, FileEntry]
     expected: int = 0  # primary files unchanged since the sync (or dated in the future)
     pending: int = 0  # primary files changed since the sync: not compared
     missing: _Names = field(default_factory=_Names)
@@ -135,9 +138,9 @@ def run(context: CopyContext) -> CheckResult:
 
 def _listing(context: CopyContext, cutoff: float) -> _Listing:
     """Compare the primary's and the copy's file lists, walking both in name order. Raise TargetUnavailable."""
-    primary = as_manifest(context.primary.entries())
-    copy = as_manifest(context.copy_entries(without_stamp=True))
-    listing = _Listing(primary, copy)
+    primary_entries, copy_entries = context.primary.entries(), context.copy_entries(without_stamp=True)
+    primary, copy = as_manifest(primary_entries), as_manifest(copy_entries)
+    listing = _Listing(primary, copy, primary_entries, copy_entries)
     now = context.now
     for i, j in merge_join(primary, copy):
         if j >= 0 and in_future(copy.mtime(j), now):
@@ -176,12 +179,18 @@ def _hash_pairs(context: CopyContext, listing: _Listing) -> _Tally:
     label = f"hash {context.dataset.name} primary on {context.primary.handle.target.name}"
     with context.task("hash") as task, (progress or DISABLED).task(label, None) as primary_task:
         for start in range(0, len(ours), chunk):
-            pairs = [(listing.primary.entry(i), listing.copy.entry(j))
+            pairs = [(_entry(listing.primary, listing.primary_entries, i), _entry(listing.copy, listing.copy_entries, j))
                      for i, j in zip(theirs[start:start + chunk], ours[start:start + chunk], strict=True)]
             primary = context.primary.hash_entries([p for p, _ in pairs], primary_task.add)
             copy = context.handle.hash(context.spec.path, [c for _, c in pairs], progress=task.add)
             tally.add(pairs, primary, copy)
     return tally
+
+
+def _entry(manifest: Manifest, listed: Mapping[str, FileEntry], index: int) -> FileEntry:
+    """The entry as the target listed it: a kind that lists into a dict may carry more than the
+    manifest keeps (s3: the ETag and checksum its hash() needs)."""
+    return manifest.entry(index) if listed is manifest else listed[manifest.name(index)]
 
 
 def _verdict(listing: _Listing, tally: _Tally) -> CheckResult:

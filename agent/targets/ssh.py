@@ -17,13 +17,14 @@ from __future__ import annotations
 import posixpath
 import shlex
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agent.errors import TargetUnavailable
 from agent.hashing import CacheRow, FileEntry, HashOutcome, split_cached, store_read, unchanged
 from agent.identity import BOOT_ID_PATH, StorageIdentity
+from agent.manifest import Manifest
 from agent.targets import ssh_commands as remote
 from agent.targets.base import Probe, ResticLocation, TargetContext, TargetHandle
 from agent.targets.options import DURATION_SCHEMA, KindOptions, Value, option
@@ -123,11 +124,11 @@ class SshTarget(TargetHandle):
         }[answer]
         return Probe(answer == "ok", detail, facts=facts)
 
-    def scan(self, path: str) -> dict[str, FileEntry]:
+    def scan(self, path: str) -> Mapping[str, FileEntry]:
         status, out, err = self.run(remote.scan_command(path))
         if status != 0:
             raise TargetUnavailable(f"cannot list {path} on {self.address}: {remote.tail(err)}")
-        return remote.parse_find(out)
+        return Manifest.from_entries(remote.parse_find(out).values())  # compact, in name order
 
     def stat(self, path: str) -> FileEntry | None:
         status, out, err = self.run(remote.stat_command(path))

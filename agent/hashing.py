@@ -33,6 +33,7 @@ _TASK_BYTES = 4 << 20
 _TASK_FILES = 256
 _PREFETCH_MIN = 64 << 10  # smaller files cost more to prefetch (an open and a close) than to read
 _PREFETCH_AHEAD = 64 << 20
+_PREFETCH_TASKS = 16  # and never more tasks than this held back (small files are not prefetched)
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,7 +437,7 @@ def _prefetched(root: str, tasks: Iterator[list[tuple[FileEntry, CacheRow | None
                         os.posix_fadvise(descriptor, 0, entry.size, os.POSIX_FADV_WILLNEED)
                     finally:
                         os.close(descriptor)
-        while ahead and queued >= _PREFETCH_AHEAD:
+        while ahead and (queued >= _PREFETCH_AHEAD or len(ahead) > _PREFETCH_TASKS):
             done = ahead.popleft()
             queued -= sum(entry.size for entry, _ in done if entry.size >= _PREFETCH_MIN)
             yield done

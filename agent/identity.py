@@ -22,7 +22,8 @@ copy's own worker, and compared per dataset by checks/independence.py.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -39,6 +40,50 @@ RESTIC_CONFIG = "config"
 RESTIC_KEYS = "keys"
 
 
+class FileIds:
+    """(st_dev, st_ino) of the files of a tree, 8 bytes a file (a million files' pairs as tuples
+    would take over 100 MB): per device an array of inode numbers."""
+
+    def __init__(self, pairs: Iterable[tuple[int, int]]):
+        self._inodes: dict[int, array] = {}
+        for device, inode in pairs:
+            found = self._inodes.get(device)
+            if found is None:
+                found = self._inodes[device] = array("Q")
+            found.append(inode)
+
+    def __len__(self) -> int:
+        return sum(len(inodes) for inodes in self._inodes.values())
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        for device, inodes in self._inodes.items():
+            for inode in inodes:
+                yield device, inode
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FileIds) and self._inodes == other._inodes
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<FileIds of {len(self)} files>"
+
+    @classmethod
+    def of(cls, files: FileIds | Iterable[tuple[int, int]]) -> FileIds:
+        return files if isinstance(files, FileIds) else cls(files)
+
+    def shared_with(self, other: FileIds) -> int:
+        """How many of other's files are also files of this tree (same device and inode)."""
+        shared = 0
+        for device, inodes in other._inodes.items():
+            mine = self._inodes.get(device)
+            if mine:
+                small, large = (mine, inodes) if len(mine) <= len(inodes) else (inodes, mine)
+                lookup = set(small)
+                shared += sum(1 for inode in large if inode in lookup)
+        return shared
+
+
 @dataclass(frozen=True)
 class StorageIdentity:
     """Where a copy's bytes are: a directory tree on one kernel, or a prefix in one bucket."""
@@ -51,7 +96,7 @@ class StorageIdentity:
     bucket: str | None = None
     prefix: str | None = None  # no leading slash, "" for the whole bucket
     # (st_dev, st_ino) of each file compared, one per file; None: not gathered (not needed)
-    files: tuple[tuple[int, int], ...] | None = None
+    files: FileIds | tuple[tuple[int, int], ...] | None = None
 
     @property
     def is_object(self) -> bool:
@@ -67,10 +112,10 @@ class CopyIdentity:
     replica: bool = False
 
 
-def with_files(storage: StorageIdentity, entries: dict[str, FileEntry] | list[FileEntry]) -> StorageIdentity:
+def with_files(storage: StorageIdentity, entries: Mapping[str, FileEntry] | list[FileEntry]) -> StorageIdentity:
     """Given a directory identity and file entries (with device and inode), return it with their (dev, ino) set."""
-    values = entries.values() if isinstance(entries, dict) else entries
-    return replace(storage, files=tuple((e.device, e.inode) for e in values))
+    values = entries.values() if isinstance(entries, Mapping) else entries
+    return replace(storage, files=FileIds((e.device, e.inode) for e in values))
 
 
 def normal_endpoint(endpoint: str | None, region: str | None) -> str:

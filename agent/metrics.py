@@ -49,6 +49,10 @@ SERIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
      _PER_TARGET),
     ("anomaly_last_clean_backup_timestamp_seconds", "Time of the copy's last backup the anomaly check found clean "
      "or an operator accepted (Unix time): the one to restore from when the newest is suspect.", _PER_TARGET),
+    ("copy_hashed_bytes", "Bytes read and hashed in the last run to verify the copy, on the copy and on the "
+     "primary (side); the primary's are read once a run, for the first copy compared with it.", (*_PER_TARGET, "side")),
+    ("copy_reread_bytes", "Of copy_hashed_bytes, those of files unchanged since their last hash, read again to find "
+     "bit rot (about 1/cycle of the bytes a night; every byte within agent.rehash_every).", (*_PER_TARGET, "side")),
     ("dataset_policy_compliant", "1 when the dataset meets its 3-2-1 policy on verified copies.", _PER_DATASET),
     ("dataset_status", "1 for the dataset's current overall status.", (*_PER_DATASET, "status")),
     ("dataset_verified_copies", "Copies (primary included) whose checks all passed.", _PER_DATASET),
@@ -134,6 +138,11 @@ def _copy_series(gauges: dict[str, Gauge], ds: dict[str, str], copy: CopyResult,
             _set(gauges["anomaly_score"], per_target, check.measured.get("score"))
             _set(gauges["anomaly_last_clean_backup_timestamp_seconds"], per_target,
                  check.measured.get("last_clean_backup_timestamp"))
+        if check.name == "files-checksum":
+            for side, prefix in (("copy", ""), ("primary", "primary_")):
+                _set(gauges["copy_hashed_bytes"], {**per_target, "side": side}, check.measured.get(f"{prefix}bytes_read"))
+                _set(gauges["copy_reread_bytes"], {**per_target, "side": side},
+                     check.measured.get(f"{prefix}bytes_reread"))
 
 
 def _set(gauge: Gauge, labels: dict[str, str], value: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import socket
 import threading
 import time
@@ -18,7 +19,7 @@ from types import ModuleType
 
 import checks
 from agent import __version__, identity, interrupt, restic
-from agent.checking import CopyContext, PrimaryManifest, RunOptions
+from agent.checking import CopyContext, PerRepository, PrimaryManifest, RunOptions
 from agent.clock import age_seconds
 from agent.clock import now as clock_now
 from agent.config import Config, CopySpec, Dataset
@@ -55,6 +56,9 @@ class Session:
         settings = config.agent
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         self.started = clock_now()
+        # One slot per core, shared by the hashing of every target and the restic processes on
+        # local repositories: targets run in parallel without oversubscribing the cores.
+        self.cpu = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
         self.hash_cache = HashCache(settings.state_dir / "hash-cache.sqlite", read_only=dry_run)
         self.state = StateStore(settings.state_dir / "state.json")
         # The restic processes started with a lock, so a lock one leaves when killed is known as ours.
@@ -65,10 +69,13 @@ class Session:
             rehash_every=settings.rehash_every_seconds,
             hash_workers=settings.hash_workers,
             command_timeout=settings.command_timeout_seconds,
+            schedule_interval=settings.schedule_interval_seconds,
+            cpu=self.cpu,
         )
         self._handles: dict[str, TargetHandle] = {}
         self._handles_lock = threading.Lock()
         self._repository_ids: dict[str, str] = {}
+        self.per_repository = PerRepository()
 
     def handle(self, target_name: str) -> TargetHandle:
         """Return the run's one handle for a target (one connection per target, shared by its checks)."""
@@ -86,6 +93,7 @@ class Session:
             timeout=self.config.agent.command_timeout_seconds,
             ledger=self.restic_children,
             remove_lock=functools.partial(handle.remove_restic_lock, spec.path),
+            cpu=self.cpu,
         )
 
     def copy_context(self, dataset: Dataset, spec: CopySpec, options: RunOptions,
@@ -100,6 +108,7 @@ class Session:
         context = CopyContext(dataset, spec, handle, primary, self.config.agent, self.state, self.started, options)
         if spec.form == "restic":
             context.restic = self.restic_repository(spec)
+            context.per_repository = self.per_repository
         return context
 
     def repository_id(self, repository: ResticRepository) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent.config import CopySpec, Dataset
-from agent.identity import CopyIdentity, StorageIdentity
+from agent.identity import CopyIdentity, FileIds, StorageIdentity
 from agent.models import CheckResult, CopyResult, Status
 
 ID = "independence"
@@ -135,8 +135,7 @@ def _directory_sharing(a: StorageIdentity, b: StorageIdentity) -> list[str]:
     if b.root in a.ancestors:
         return [f"it contains it ({a.real_path} is under {b.real_path})"]
     if a.files is not None and b.files is not None:
-        theirs = set(a.files)
-        linked = sum(1 for identity in b.files if identity in theirs)
+        linked = FileIds.of(a.files).shared_with(FileIds.of(b.files))
         if linked:
             return [f"{linked} of {len(b.files)} files are hard links to it (same device and inode)"]
     return []

@@ -8,7 +8,7 @@
 """
 
 from agent.restic.commands import AMBIENT_RESTIC_VARIABLES, RESTIC, include_pattern, restore_arguments
-from agent.restic.failure import NO_SPACE_LINE, ResticError, ResticFailure, classify
+from agent.restic.failure import NO_SPACE_LINE, ResticError, ResticFailure, classify, only_pack_content_errors
 from agent.restic.parse import (
     REPLACEMENT,
     Snapshot,
@@ -32,6 +32,7 @@ __all__ = [
     "classify",
     "failed_files",
     "include_pattern",
+    "only_pack_content_errors",
     "parse_ls",
     "parse_time",
     "restore_arguments",

@@ -59,6 +59,15 @@ def invocation(location: ResticLocation, cache_dir: Path, password: SecretRef, e
     return Invocation(argv, env, secrets)
 
 
+# Backends restic reaches over a network (restic's own prefixes); anything else is a local path.
+_REMOTE_BACKENDS = ("sftp:", "s3:", "rest:", "rclone:", "b2:", "azure:", "gs:", "swift:")
+
+
+def is_local(repository: str) -> bool:
+    """Whether restic reads this repository from a local path (its work is then CPU and disk bound)."""
+    return not repository.startswith(_REMOTE_BACKENDS)
+
+
 def takes_lock(arguments: Iterable[str]) -> bool:
     """Whether restic takes a repository lock for these arguments."""
     return "--no-lock" not in arguments

@@ -89,3 +89,20 @@ def last_meaningful_line(stderr: str) -> str:
         if line.startswith("Fatal:") or "error" in line.lower():
             return line[:300]
     return lines[-1][:300] if lines else "no output"
+
+
+# What `restic check` prints only while reading pack contents (--read-data, --read-data-subset):
+# a pack whose bytes no longer hash to its ID, or whose blobs do not decrypt. The structure
+# phase (index, packs present and of the right size, trees) prints other lines ("pack …: does not
+# exist", "error for tree …", "error: …").
+_PACK_CONTENT_ERROR = re.compile(r"^(Pack ID does not match, want [0-9a-f]+, got [0-9a-f]+"
+                                 r"|pack [0-9a-f]+ contains \d+ errors?: .*)$")
+_CONTAINS_ERRORS = "Fatal: repository contains errors"
+
+
+def only_pack_content_errors(stderr: str) -> bool:
+    """Given the stderr of a `restic check --read-data-subset` that failed, whether every error it
+    printed is one only reading pack contents finds — so the structure was found sound. Any other
+    line, or none, says no: the structure is then not proven."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip() and line.strip() != _CONTAINS_ERRORS]
+    return bool(lines) and all(_PACK_CONTENT_ERROR.match(line) for line in lines)

@@ -7,6 +7,7 @@ Works with restic 0.14 (Debian 12) and newer. 0.14 has no distinct exit codes an
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -53,6 +54,9 @@ class ResticRepository:
     ledger: ChildLedger | None = None
     remove_lock: Callable[[str], None] | None = None
     removed_locks: list[ResticLock] = field(default_factory=list, compare=False)
+    # The run's CPU budget (agent.targets.base.TargetContext.cpu): a restic process on a local
+    # repository holds one slot while it runs; one over a network mostly waits and holds none.
+    cpu: Any = field(default=None, compare=False)
 
     def run(self, *args: str, timeout: float | None = None) -> str:
         """Run `restic ARGS` on this repository and return stdout. Raise ResticError, classified.
@@ -152,10 +156,12 @@ class ResticRepository:
     def _run(self, args: tuple[str, ...], timeout: float | None, locking: bool) -> str:
         started = commands.invocation(self.location, self.cache_dir, self.password, self.extra_env, os.environ)
         watcher = self.ledger.watch(self.location.repository) if self.ledger and locking else None
+        budget = self.cpu if self.cpu is not None and commands.is_local(self.location.repository) else None
         try:
-            result = execute([*started.argv, *args], timeout=timeout or self.timeout, env=started.env,
-                             secrets=started.secrets, unset=commands.AMBIENT_RESTIC_VARIABLES, watcher=watcher,
-                             abort_on=NO_SPACE_LINE)
+            with budget or contextlib.nullcontext():
+                result = execute([*started.argv, *args], timeout=timeout or self.timeout, env=started.env,
+                                 secrets=started.secrets, unset=commands.AMBIENT_RESTIC_VARIABLES, watcher=watcher,
+                                 abort_on=NO_SPACE_LINE)
         except ToolMissing as error:
             raise ResticError(ResticFailure.NOT_INSTALLED, "restic is not installed (apt-get install restic)") from error
         except CommandTimeout as error:

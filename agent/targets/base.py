@@ -31,6 +31,13 @@ class TargetContext:
     rehash_every: float
     hash_workers: int
     command_timeout: float
+    # The schedule's interval (agent.schedule_interval): bit-rot re-reads are spread over the
+    # nights of one rehash_every cycle (agent.hashing.split_cached). None: not spread.
+    schedule_interval: float | None = None
+    # The run's CPU budget (agent.run.Session.cpu): one slot per core, taken by each hashing task
+    # and by each restic process on a local repository, so targets in parallel share the cores
+    # instead of oversubscribing them. None: no budget.
+    cpu: Any = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,9 @@ class TargetHandle(ABC):
     can_tell_storage: ClassVar[bool] = False  # storage_identity(): where a copy's bytes are (independence)
     can_remove_restic_lock: ClassVar[bool] = False  # remove_restic_lock(): a stale lock proved the agent's own
     can_prove_immutability: ClassVar[bool] = False  # immutability(): versioning and retention (3-2-1-1-0)
+    # How many files a caller hands hash() at a time, so memory does not grow with the tree
+    # (checks/files_checksum); 0: all at once (s3 spends a sample budget per call).
+    hash_chunk: ClassVar[int] = 4096
 
     @classmethod
     def supports(cls, capabilities: Iterable[str]) -> bool:

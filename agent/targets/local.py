@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from agent import disk
+from agent import disk, manifest
 from agent.errors import TargetUnavailable
-from agent.hashing import CHUNK, FileEntry, HashOutcome, hash_tree, scan_tree
+from agent.hashing import CHUNK, FileEntry, HashOutcome, hash_tree
 from agent.identity import BOOT_ID_PATH, StorageIdentity
 from agent.names import show
 from agent.targets.base import Probe, ResticLocation, TargetHandle, receive_file, safe_relpath
@@ -76,9 +76,9 @@ class LocalTarget(TargetHandle):
             detail += f"; detected medium {medium} differs from declared {self.target.medium} (declared wins)"
         return Probe(True, detail, medium, facts)
 
-    def scan(self, path: str) -> dict[str, FileEntry]:
+    def scan(self, path: str) -> Mapping[str, FileEntry]:
         try:
-            return scan_tree(path)
+            return manifest.scan(path)
         except OSError as error:
             raise TargetUnavailable(f"cannot list {path}: {error.strerror or error}") from error
 
@@ -101,6 +101,8 @@ class LocalTarget(TargetHandle):
             rehash_every=self.context.rehash_every,
             workers=self.context.hash_workers,
             progress=progress,
+            interval=self.context.schedule_interval,
+            cpu=self.context.cpu,
         )
 
     def restic_location(self, path: str) -> ResticLocation:

@@ -17,13 +17,14 @@ from __future__ import annotations
 import posixpath
 import shlex
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agent.errors import TargetUnavailable
-from agent.hashing import CacheRow, FileEntry, HashOutcome, split_cached, store_read
+from agent.hashing import CacheRow, FileEntry, HashOutcome, split_cached, store_read, unchanged
 from agent.identity import BOOT_ID_PATH, StorageIdentity
+from agent.manifest import Manifest
 from agent.targets import ssh_commands as remote
 from agent.targets.base import Probe, ResticLocation, TargetContext, TargetHandle
 from agent.targets.options import DURATION_SCHEMA, KindOptions, Value, option
@@ -123,11 +124,11 @@ class SshTarget(TargetHandle):
         }[answer]
         return Probe(answer == "ok", detail, facts=facts)
 
-    def scan(self, path: str) -> dict[str, FileEntry]:
+    def scan(self, path: str) -> Mapping[str, FileEntry]:
         status, out, err = self.run(remote.scan_command(path))
         if status != 0:
             raise TargetUnavailable(f"cannot list {path} on {self.address}: {remote.tail(err)}")
-        return remote.parse_find(out)
+        return Manifest.from_entries(remote.parse_find(out).values())  # compact, in name order
 
     def stat(self, path: str) -> FileEntry | None:
         status, out, err = self.run(remote.stat_command(path))
@@ -147,7 +148,8 @@ class SshTarget(TargetHandle):
         """
         key = self._cache_key(path)
         digests, to_read = split_cached(entries, key, cache=self.context.hash_cache, now=self.context.now,
-                                        rehash_every=self.context.rehash_every)
+                                        rehash_every=self.context.rehash_every,
+                                        interval=self.context.schedule_interval)
         from_cache = len(digests)
         batches = remote.balance(to_read, max(1, self.context.hash_workers))
         results = self._hash_batches(path, batches, progress)
@@ -164,7 +166,8 @@ class SshTarget(TargetHandle):
         fresh, silently_changed = store_read(done, key, cache=self.context.hash_cache, now=self.context.now)
         digests.update(fresh)
         bytes_read = sum(entry.size for entry, _, _ in done)
-        return HashOutcome(digests, unreadable, silently_changed, bytes_read, from_cache)
+        reread = sum(entry.size for entry, cached, _ in done if unchanged(entry, cached))
+        return HashOutcome(digests, unreadable, silently_changed, bytes_read, from_cache, bytes_reread=reread)
 
     def _hash_batches(self, path: str, batches: list[list[tuple[FileEntry, CacheRow | None]]],
                       progress: Callable[[int], None] | None) -> list[tuple[dict[str, str], bytes]]:

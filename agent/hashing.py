@@ -239,7 +239,10 @@ class HashCache:
                 raise
 
     def close(self) -> None:
-        self._db.close()
+        # Under the lock: a run interrupted while a worker still writes closes the cache from the
+        # main thread, and closing an SQLite connection in use by another thread crashes the process.
+        with self._lock:
+            self._db.close()
 
 
 def split_cached(

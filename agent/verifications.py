@@ -35,16 +35,26 @@ class Verifications:
 
     latest: dict[CopyKey, credit.Verification] = field(default_factory=dict)
     unreadable: str | None = None
+    # Each agent's latest run (fleet status): a Verification of the `run` record.
+    runs: dict[str, credit.Verification] = field(default_factory=dict)
+    source: str = ""  # the stores read, for messages
 
     def take(self, rows) -> None:
         for row in rows:
             verification = _verification(row)
             if verification is None:
                 continue
-            key = (row["dataset"], row["target"], row["role"], row["form_of_copy"])
-            held = self.latest.get(key)
-            if held is None or (verification.recorded_at, verification.seq or 0) > (held.recorded_at, held.seq or 0):
-                self.latest[key] = verification
+            if row.get("kind") == "run":
+                _keep_newer(self.runs, verification.agent, verification)
+            elif row.get("target") and row.get("dataset"):
+                _keep_newer(self.latest, (row["dataset"], row["target"], row["role"], row["form_of_copy"]),
+                            verification)
+
+
+def _keep_newer(held: dict, key: Any, verification: credit.Verification) -> None:
+    old = held.get(key)
+    if old is None or (verification.recorded_at, verification.seq or 0) > (old.recorded_at, old.seq or 0):
+        held[key] = verification
 
 
 def _time(text: Any) -> datetime | None:
@@ -58,31 +68,41 @@ def _time(text: Any) -> datetime | None:
 
 def _verification(row: dict[str, Any]) -> credit.Verification | None:
     recorded = _time(row.get("recorded_at"))
-    if recorded is None or not row.get("target") or not row.get("dataset"):
+    if recorded is None:
         return None
     return credit.Verification(row.get("agent") or "", row.get("seq"), recorded, str(row.get("result")),
                                _time(row.get("last_backup_at")), row.get("run_id"))
 
 
-def read(config: Config, now: datetime) -> Verifications:
-    """Every copy's latest verification in the stores this agent reads. A shared store that cannot
-    be read is kept as `unreadable` (its copies are then errors), never raised."""
+def read(config: Config, now: datetime, *, kinds: tuple[str, ...] = ("copy",), strict: bool = False) -> Verifications:
+    """Every copy's latest verification (and with kinds including "run", every agent's latest run)
+    in the stores this agent reads. A shared store that cannot be read is kept as `unreadable` (its
+    copies are then errors), or raised with strict (AgentError)."""
     from agent import recording
     from agent.errors import AgentError
+    from agent.records_url import display_url
 
     longest = max([config.credit_seconds(t) for t in config.targets.values()] or [0.0])
     since = now - timedelta(seconds=longest) - LOOKBACK_BEYOND_CREDIT
     found = Verifications()
+    sources = []
     if config.agent.records_url:
+        sources.append(display_url(config.agent.records_url))
         try:
             with recording.shared_store(config) as shared:
-                found.take(shared.rows(since=since, kind="copy"))
+                for kind in kinds:
+                    found.take(shared.rows(since=since, kind=kind))
         except AgentError as error:
+            if strict:
+                raise
             log.warning("cannot read other agents' verifications: %s", error)
             found.unreadable = str(error)
     if Path(config.agent.records_db).exists():
+        sources.append(str(config.agent.records_db))
         with recording.local_store(config, readonly=True) as store:
-            found.take(store.rows(since=since, kind="copy"))
+            for kind in kinds:
+                found.take(store.rows(since=since, kind=kind))
+    found.source = " and ".join(sources) or "no records store yet"
     return found
 
 
@@ -101,15 +121,15 @@ def is_offline(spec: CopySpec, copy: CopyResult) -> bool:
 
 
 def credited_copy(config: Config, dataset: Dataset, spec: CopySpec, found: Verifications, now: datetime,
-                  probe: CopyResult | None = None) -> CopyResult:
+                  probe: CopyResult | None = None, fleet_view: bool = False) -> CopyResult:
     """Given a copy this run did not verify (probe: what this run saw of an unplugged disk), return
-    its result from its latest verification."""
+    its result from its latest verification. fleet_view: judged from the store alone (fleet status)."""
     owner = config.owner(spec.target)
     offline = probe is not None
     what = spec.target.name if spec.role == "backup" else f"{spec.target.name} ({spec.role})"
     if not offline:
         what += f" (agent {owner})"
-    mine = owner == config.agent.name
+    mine = owner == config.agent.name and not fleet_view
     decided = credit.judge(found.latest.get(copy_key(spec)), now=now, credit_seconds=config.credit_seconds(spec.target),
                            rpo_seconds=dataset.process.rpo_seconds, what=what, offline=offline,
                            unreadable=None if mine else found.unreadable,

@@ -60,10 +60,13 @@ class Fleet:
 
     def verify(self, agent: str, after: timedelta, *args: str) -> tuple[int, dict]:
         """Run `verify --json` as agent, its clock at start + after; return exit code and document."""
+        return self.cli(agent, after, "verify", "--json", *args)
+
+    def cli(self, agent: str, after: timedelta, *args: str) -> tuple[int, dict]:
         env = agent_env(self.tmp_path)
         env.update(BACKUP_AGENT_NAME=agent, FLEET_DIR=str(self.tmp_path / agent),
                    BACKUP_AGENT_NOW=(self.start + after).isoformat())
-        done = run_cli(["--config", str(self.config), "verify", "--json", *args], env)
+        done = run_cli(["--config", str(self.config), *args], env)
         assert done.returncode in (0, 1), done.stderr
         return done.returncode, json.loads(done.stdout)
 
@@ -166,6 +169,18 @@ def test_unplugged_hdd_is_credited_within_credit_for_and_never_after_a_failure(
     assert code == 0, dataset(home)
     assert hdd["status"] == "offline" and dataset(home)["status"] == "pass"
     assert "not mounted" in hdd["checks"][0]["detail"] and hdd["credit"]["from"]["agent"] == "kc-home"
+    # The fleet view, from the store alone (on any machine): every agent on time, the dataset passes.
+    code, status = fleet.cli("office", day + timedelta(minutes=3), "fleet", "status", "--json")
+    assert code == 0, status
+    assert {a["name"]: a["overdue"] for a in status["agents"]} == {"cloud": False, "office": False, "kc-home": False}
+    (platform,) = status["datasets"]
+    assert platform["status"] == "pass"
+    assert {c["target"]: c["credit"]["from"]["agent"] for c in platform["copies"]} == {
+        "droplet": "cloud", "nas": "office", "hdd": "kc-home"}
+    # Two days on, the cloud and office agents have gone quiet (due 1d + 8h); kc-home runs weekly.
+    code, status = fleet.cli("kc-home", timedelta(days=3), "fleet", "status", "--json")
+    assert code == 1
+    assert {a["name"]: a["overdue"] for a in status["agents"]} == {"cloud": True, "office": True, "kc-home": False}
     # Five days on: verified 5 days ago (within 8d), but its last backup is now older than the 4d RPO.
     code, office = fleet.verify("office", timedelta(days=5))
     hdd = copies(office)["hdd"]

@@ -56,3 +56,21 @@ def test_a_quiet_agent_and_one_never_heard_from_are_flagged(tmp_path: Path) -> N
     assert document["status"] == "fail"
     table = fleet.status_table(document)
     assert "OVERDUE cloud" in table and "never reported" in table
+
+
+def test_fleet_metrics_once_for_the_fleet(tmp_path: Path) -> None:
+    from agent import fleet_metrics
+    from tests.support.site import samples
+
+    config = load_config(write(tmp_path, fleet_document()))
+    document = fleet.status_document(config, found(cloud=33, office=3), NOW)
+    exposed = samples(fleet_metrics.render(document).decode())
+    last_run = "backup_agent_fleet_agent_last_run_timestamp_seconds"
+    assert exposed[(last_run, (("agent", "cloud"),))] == (NOW - timedelta(hours=33)).timestamp()
+    assert exposed[(last_run, (("agent", "kc-home"),))] == 0  # never heard from: the dead-agent alert fires
+    assert exposed[("backup_agent_fleet_agent_due_seconds", (("agent", "cloud"),))] == 32 * 3600
+    status = (("dataset", "finance-records"), ("process", "finance-payments"), ("status", "pass"))
+    assert exposed[("backup_agent_fleet_dataset_status", status)] == 1
+    verified = (("agent", "kc-home"), ("dataset", "finance-records"), ("role", "backup"), ("target", "hdd"))
+    assert exposed[("backup_agent_fleet_copy_last_verified_timestamp_seconds", verified)] == (
+        NOW - timedelta(days=6)).timestamp()

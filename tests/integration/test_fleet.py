@@ -71,6 +71,33 @@ class Fleet:
         return done.returncode, json.loads(done.stdout)
 
 
+def fleet_exposition(fleet: Fleet, agent: str, after: timedelta) -> dict:
+    """GET /metrics of `metrics serve --fleet` (the exporter in this process) as agent, at start + after."""
+    import os
+    import threading
+    import urllib.request
+
+    from agent import exporter
+    from agent.config import load_config
+    from tests.support.site import samples
+
+    os.environ["BACKUP_AGENT_NOW"] = (fleet.start + after).isoformat()
+    try:
+        env = {**os.environ, "BACKUP_AGENT_NAME": agent, "FLEET_DIR": str(fleet.tmp_path / agent)}
+        config = load_config(fleet.config, environ=env)
+        server = exporter.make_server(config.agent.state_dir, "127.0.0.1:0", exporter.fleet_source(config))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            host, port = server.server_address[:2]
+            with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=30) as response:
+                return samples(response.read().decode())
+        finally:
+            server.shutdown()
+            server.server_close()
+    finally:
+        del os.environ["BACKUP_AGENT_NOW"]
+
+
 def copies(document: dict) -> dict[str, dict]:
     (dataset,) = document["datasets"]
     return {copy["target"]: copy for copy in dataset["copies"]}
@@ -177,6 +204,11 @@ def test_unplugged_hdd_is_credited_within_credit_for_and_never_after_a_failure(
     assert platform["status"] == "pass"
     assert {c["target"]: c["credit"]["from"]["agent"] for c in platform["copies"]} == {
         "droplet": "cloud", "nas": "office", "hdd": "kc-home"}
+    exposed = fleet_exposition(fleet, "office", day + timedelta(minutes=3))
+    assert exposed[("backup_agent_fleet_dataset_status", (("dataset", "platform-db"), ("process", "lithera-platform"),
+                                                          ("status", "pass")))] == 1
+    assert {labels for name, labels in exposed if name == "backup_agent_fleet_agent_due_seconds"} == {
+        (("agent", name),) for name in AGENTS}
     # Two days on, the cloud and office agents have gone quiet (due 1d + 8h); kc-home runs weekly.
     code, status = fleet.cli("kc-home", timedelta(days=3), "fleet", "status", "--json")
     assert code == 1

@@ -69,6 +69,24 @@ def select(config: Config, datasets: tuple[str, ...], targets: tuple[str, ...]) 
     return select_datasets(config, datasets, targets)
 
 
+def resolve_targets(config: Config, targets: tuple[str, ...]) -> tuple[str, ...]:
+    """--target as a name, or as a mountpoint (the plug-in unit passes %f): the local targets whose
+    `mountpoint` is that path. A path no target is mounted at is a usage error."""
+    resolved: list[str] = []
+    for given in targets:
+        if not given.startswith("/"):
+            resolved.append(given)
+            continue
+        wanted = os.path.realpath(given)
+        found = [name for name, target in config.targets.items()
+                 if getattr(target.settings, "mountpoint", None) and os.path.realpath(target.settings.mountpoint) == wanted]
+        if not found:
+            raise UsageError(f"--target {given}: no local target has mountpoint {given} (targets.NAME.mountpoint); "
+                             "give the target's name, or set its mountpoint")
+        resolved += [name for name in found if name not in resolved]
+    return tuple(resolved)
+
+
 def fleet_check(config: Config, targets: tuple[str, ...] = ()) -> None:
     """With an `agents:` section, this agent must be one of them and may verify only its own targets."""
     me = config.agent.name

@@ -75,6 +75,9 @@ def judge(verification: Verification | None, *, now: datetime, credit_seconds: f
     live_source: a primary without a stamp, which has no backup time (its freshness is not checked)."""
     credit = format_duration(credit_seconds)
 
+    def ago(seconds: float) -> str:  # to the minute: a run's few seconds must not read as "3d23h" for 4d
+        return format_duration(round(max(seconds, 0.0) / 60) * 60)
+
     def error(reason: str) -> Credit:
         return Credit("error", reason, verification, credit_seconds, offline=offline)
 
@@ -92,19 +95,19 @@ def judge(verification: Verification | None, *, now: datetime, credit_seconds: f
                      "never credited")
     if since > credit_seconds:
         seen = "not seen" if offline else "not verified"
-        return error(f"{what} {seen} for {format_duration(since)}, credit {credit} (last verified {by})")
+        return error(f"{what} {seen} for {ago(since)}, credit {credit} (last verified {by})")
     if verification.last_backup_at is None and not live_source:
         return error(f"{what}: its last verification {by} names no last backup time; not counted")
     status = "offline" if offline else "pass"
     state = "offline; " if offline else ""
     if verification.last_backup_at is None:
-        return Credit(status, f"{state}credited: verified {by}, {format_duration(max(since, 0))} ago (credit {credit}); "
+        return Credit(status, f"{state}credited: verified {by}, {ago(since)} ago (credit {credit}); "
                       "the live source", verification, credit_seconds, None, offline)
     age = max(0.0, (now - verification.last_backup_at).total_seconds())
     if age > rpo_seconds:
         return Credit("error", f"{what}: verified {by}, but its last backup then "
-                      f"({iso(verification.last_backup_at)}) is now {format_duration(age)} old > RPO "
+                      f"({iso(verification.last_backup_at)}) is now {ago(age)} old > RPO "
                       f"{format_duration(rpo_seconds)}; not counted", verification, credit_seconds, age, offline)
-    return Credit(status, f"{state}credited: verified {by}, {format_duration(max(since, 0))} ago (credit {credit}); "
+    return Credit(status, f"{state}credited: verified {by}, {ago(since)} ago (credit {credit}); "
                   f"age now {format_duration(age)} ≤ RPO {format_duration(rpo_seconds)}",
                   verification, credit_seconds, age, offline)

@@ -234,3 +234,44 @@ def test_unplugged_hdd_is_credited_within_credit_for_and_never_after_a_failure(
     code, home = fleet.verify("kc-home", timedelta(days=9, minutes=12))
     hdd = copies(home)["hdd"]
     assert code == 1 and hdd["status"] == "error" and "was fail" in hdd["credit"]["detail"], hdd
+
+
+def test_one_agent_credits_its_unplugged_disk_from_its_own_local_store(tmp_path: Path, root_fs_dir: Path) -> None:
+    """No agents: section, no shared store: the HDD last verified when plugged in counts, from the
+    agent's own SQLite store, within credit_for; past it, error."""
+    hdd_mount = root_fs_dir / "hdd"
+    hdd_mount.mkdir(parents=True)
+    primary = tmp_path / "primary"
+    primary.mkdir()
+    (primary / "a.txt").write_text("alpha\n")
+    config = tmp_path / "targets.yaml"
+    config.write_text(f"""\
+agent: {{state_dir: state, metrics_file: m.prom, scratch_dir: scratch, operator: t, name: solo}}
+policy: {{copies: 2, media: 2, offsite: 1}}
+processes: {{p: {{rpo: 2d, rto: 1d}}}}
+targets:
+  droplet: {{kind: local, medium: cloud-vm, location: cloud, require_mount: false}}
+  hdd: {{kind: local, medium: hdd, location: home, removable: true, credit_for: 3d, mountpoint: '{hdd_mount}'}}
+datasets:
+  d: {{process: p, primary: {{target: droplet, form: files, path: '{primary}'}},
+       copies: [{{target: hdd, form: files, path: '{hdd_mount}/d', stamp: .last-sync}}]}}
+""", encoding="utf-8")
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+
+    def verify(after: timedelta) -> tuple[int, dict]:
+        env = {**agent_env(tmp_path), "BACKUP_AGENT_NOW": (start + after).isoformat()}
+        done = run_cli(["--config", str(config), "verify", "--json"], env)
+        assert done.returncode in (0, 1), done.stderr
+        return done.returncode, json.loads(done.stdout)
+
+    with mounted_tmpfs(hdd_mount, "size=8m,mode=0755"):
+        shutil.copytree(primary, hdd_mount / "d")
+        (hdd_mount / "d" / ".last-sync").write_text("")
+        code, plugged = verify(timedelta(0))
+        assert code == 0 and copies(plugged)["hdd"]["verified"] == "run", dataset(plugged)
+    code, offline = verify(timedelta(days=1))
+    hdd = copies(offline)["hdd"]
+    assert code == 0 and hdd["status"] == "offline" and hdd["credit"]["from"]["agent"] == "solo", hdd
+    code, gone = verify(timedelta(days=4))
+    hdd = copies(gone)["hdd"]
+    assert code == 1 and hdd["status"] == "error" and "hdd not seen for 4d, credit 3d" in hdd["credit"]["detail"], hdd

@@ -36,8 +36,12 @@ INTERRUPT_GRACE_SECONDS = 30.0
 
 
 def select_datasets(config: Config, names: tuple[str, ...], targets: tuple[str, ...]) -> list[Dataset]:
-    """Return the datasets named (all when none), keeping only those with a copy on the given targets."""
+    """Return the datasets named (all when none: in a fleet, those with a copy on this agent's
+    targets — each dataset is judged by the agents that hold it, so records grow with copies, not
+    with agents × datasets), keeping only those with a copy on the given targets."""
     chosen = [config.datasets[n] for n in names] if names else list(config.datasets.values())
+    if config.agents and not names:
+        chosen = [d for d in chosen if any(config.is_mine(c.target) for c in d.all_copies)]
     if targets:
         chosen = [d for d in chosen if any(c.target.name in targets for c in d.all_copies)]
     return chosen

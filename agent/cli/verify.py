@@ -17,6 +17,7 @@ from agent.cli.common import (
     UsageError,
     colour,
     complete,
+    fleet_check,
     load,
     locked,
     resolve_targets,
@@ -154,6 +155,7 @@ def drill(ctx: click.Context, dataset: str, from_target: str | None, as_json: bo
         spec = choose_copy(chosen, from_target)
     except DrillError as error:
         raise UsageError(str(error)) from error
+    fleet_check(config, (spec.target.name,))
     with locked(ctx, RunLock(config.agent.state_dir, note=f"drill {dataset} from {spec.target.name}"),
                 "the drill did not start."):
         recording.preflight(config, write_records=True)

@@ -127,3 +127,12 @@ def invoke_verify(config: Path, env: dict[str, str], *args: str):
     from tests.support.cli import invoke
 
     return invoke(["--config", str(config), "verify", *args], env=env, cwd=config.parent)
+
+
+def test_inventory_lists_only_this_agents_copies(tmp_path: Path) -> None:
+    from tests.support.cli import invoke
+
+    config = write(tmp_path, fleet())
+    result = invoke(["--config", str(config), "inventory", "--json"], env={"BACKUP_AGENT_NAME": "kc-home"},
+                    cwd=tmp_path)
+    assert [(e["dataset"], e["target"]) for e in result.json()] == [("finance-records", "hdd")], result.stderr

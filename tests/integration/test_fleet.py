@@ -187,8 +187,7 @@ def test_unplugged_hdd_is_credited_within_credit_for_and_never_after_a_failure(
     fleet.verify("cloud", day)
     code, office = fleet.verify("office", day + timedelta(minutes=1))
     hdd = copies(office)["hdd"]
-    assert code == 0, dataset(office)
-    assert hdd["status"] == "pass" and hdd["verified"] == "credit"
+    assert code == 0 and hdd["status"] == "pass" and hdd["verified"] == "credit", dataset(office)
     assert hdd["credit"]["from"]["agent"] == "kc-home" and "credited: verified by kc-home" in hdd["credit"]["detail"]
     # kc-home itself finds the disk unplugged: offline (not an error), last verification named.
     code, home = fleet.verify("kc-home", day + timedelta(minutes=2))

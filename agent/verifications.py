@@ -34,6 +34,7 @@ class Verifications:
     """The latest verification per copy; `unreadable` says why other agents' records could not be read."""
 
     latest: dict[CopyKey, credit.Verification] = field(default_factory=dict)
+    by_copy: dict[str, credit.Verification] = field(default_factory=dict)  # by CopySpec.key
     unreadable: str | None = None
     # Each agent's latest run (fleet status): a Verification of the `run` record.
     runs: dict[str, credit.Verification] = field(default_factory=dict)
@@ -49,6 +50,31 @@ class Verifications:
             elif row.get("target") and row.get("dataset"):
                 _keep_newer(self.latest, (row["dataset"], row["target"], row["role"], row["form_of_copy"]),
                             verification)
+                named = _copy_named(row.get("measured"))
+                if named:
+                    _keep_newer(self.by_copy, named, verification)
+
+    def latest_of(self, dataset: Dataset, spec: CopySpec) -> credit.Verification | None:
+        """The copy's latest verification: by its key (dataset, role and position, target); a record
+        that names no copy (written before it did) only when no other copy of the dataset shares the
+        copy's target, role and form — never another copy's verdict."""
+        if spec.key in self.by_copy:
+            return self.by_copy[spec.key]
+        alike = [c for c in dataset.all_copies if copy_key(c) == copy_key(spec)]
+        return self.latest.get(copy_key(spec)) if len(alike) == 1 else None
+
+
+def _copy_named(measured: Any) -> str | None:
+    """The copy key a `copy` record names in its measured values, if any."""
+    import json
+
+    if not isinstance(measured, str) or '"copy"' not in measured:
+        return None
+    try:
+        named = json.loads(measured).get("copy")
+    except (ValueError, AttributeError):
+        return None
+    return named if isinstance(named, str) else None
 
 
 def _keep_newer(held: dict, key: Any, verification: credit.Verification) -> None:
@@ -130,7 +156,7 @@ def credited_copy(config: Config, dataset: Dataset, spec: CopySpec, found: Verif
     if not offline:
         what += f" (agent {owner})"
     mine = owner == config.agent.name and not fleet_view
-    decided = credit.judge(found.latest.get(copy_key(spec)), now=now, credit_seconds=config.credit_seconds(spec.target),
+    decided = credit.judge(found.latest_of(dataset, spec), now=now, credit_seconds=config.credit_seconds(spec.target),
                            rpo_seconds=dataset.process.rpo_seconds, what=what, offline=offline,
                            unreadable=None if mine else found.unreadable,
                            live_source=spec.role == "primary" and not spec.stamp)

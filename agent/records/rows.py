@@ -51,7 +51,9 @@ def rows_for_run(run: RunResult) -> list[dict[str, Any]]:
                 })
             rows.append({**copy_base, "recorded_at": iso(run.finished_at), "kind": "copy", "check_name": "copy",
                          "result": str(copy.status),
-                         "detail": "; ".join(f"{c.name}: {c.status}" for c in copy.checks)})
+                         "detail": "; ".join(f"{c.name}: {c.status}" for c in copy.checks),
+                         # Which copy: two of a dataset may share target, role and form (agent.verifications).
+                         "measured": json.dumps({"copy": spec.key}, ensure_ascii=False)})
         policy = dataset_result.policy
         rows.append({**base, "recorded_at": iso(run.finished_at), "kind": "dataset", "check_name": policy.name,
                      "result": str(dataset_result.status), "detail": policy.detail,

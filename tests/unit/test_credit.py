@@ -72,3 +72,29 @@ def test_a_row_without_a_time_is_no_verification() -> None:
     found = Verifications()
     found.take([row("copy", "kc-home", 3, "")])
     assert not found.latest
+
+
+def test_two_copies_on_one_target_never_take_each_others_verdict(tmp_path) -> None:
+    import json as json_module
+
+    from agent.config import load_config
+    from tests.unit.test_config import base, write
+
+    document = base()
+    copies = document["datasets"]["finance-records"]["copies"]
+    copies.append({**copies[0], "path": "nas/restic-2"})  # copies[0] and copies[3]: restic on nas
+    dataset = load_config(write(tmp_path, document)).datasets["finance-records"]
+    first, second = dataset.copies[0], dataset.copies[3]
+
+    def named(spec, seq: int, result: str) -> dict:
+        record = {**row("copy", "office", seq, "2026-11-29T02:00:00Z", result), "dataset": "finance-records",
+                  "target": "nas", "measured": json_module.dumps({"copy": spec.key})}
+        return record
+
+    found = Verifications()
+    found.take([named(first, 1, "fail"), named(second, 2, "pass")])
+    assert found.latest_of(dataset, first).result == "fail"
+    assert found.latest_of(dataset, second).result == "pass"
+    legacy = Verifications()  # records that name no copy: ambiguous for these two, so none is taken
+    legacy.take([{**row("copy", "office", 2, "2026-11-29T02:00:00Z"), "dataset": "finance-records", "target": "nas"}])
+    assert legacy.latest_of(dataset, first) is None and legacy.latest_of(dataset, second) is None

@@ -17,6 +17,7 @@ from agent.config_model import (
     DEFAULT_SCRATCH_DIR,
     DEFAULT_STATE_DIR,
     AgentSettings,
+    AgentSpec,
     AnchorSettings,
     AnomalySpec,
     Config,
@@ -55,10 +56,19 @@ def build(document: dict, path: Path) -> Config:
                       raw.get("sop_rpo"))
         for name, raw in document["processes"].items()
     }
-    targets = {name: _target(name, raw, resolve) for name, raw in document["targets"].items()}
+    agents = _agents(document.get("agents") or {})
+    only = next(iter(agents)) if len(agents) == 1 else None
+    targets = {name: _target(name, raw, resolve, only) for name, raw in document["targets"].items()}
     datasets = {name: _dataset(name, raw, processes, targets, policy, resolve, anomaly_defaults)
                 for name, raw in document["datasets"].items()}
-    return Config(path, agent, policy, processes, targets, datasets, records=_records(document.get("records") or {}))
+    return Config(path, agent, policy, processes, targets, datasets, records=_records(document.get("records") or {}),
+                  agents=agents)
+
+
+def _agents(raw: dict) -> dict[str, AgentSpec]:
+    return {name: AgentSpec(name, str(spec.get("description", "")),
+                            parse_duration(spec.get("interval", "1d")), parse_duration(spec.get("grace", "8h")))
+            for name, spec in raw.items() for spec in [spec or {}]}
 
 
 def _records(raw: dict) -> RecordsSettings:
@@ -84,7 +94,8 @@ def _agent(raw: dict, resolve: _Resolver) -> AgentSettings:
         metrics_file=resolve(raw.get("metrics_file"), DEFAULT_METRICS_FILE),
         scratch_dir=resolve(raw.get("scratch_dir"), DEFAULT_SCRATCH_DIR),
         records_db=resolve(None if shared else raw.get("records_db"), str(state_dir / "records.sqlite")),
-        name=str(raw.get("name") or agent_name_from(host)),
+        # One targets.yaml serves every agent of a fleet: there each host says who it is.
+        name=str(raw.get("name") or agent_name_from(os.environ.get("BACKUP_AGENT_NAME") or host)),
         records_url=shared,
         records_password_file=resolve(raw["records_password_file"], "") if raw.get("records_password_file") else None,
         operator=str(raw.get("operator", "")),
@@ -114,12 +125,13 @@ def _policy(raw: dict | None, base: Policy) -> Policy:
     )
 
 
-def _target(name: str, raw: dict, resolve: _Resolver) -> Target:
-    options = {k: v for k, v in raw.items() if k not in ("kind", "medium", "location")}
+def _target(name: str, raw: dict, resolve: _Resolver, only_agent: str | None) -> Target:
+    options = {k: v for k, v in raw.items() if k not in ("kind", "medium", "location", "agent", "credit_for")}
     for key in path_keys():
         if key in options:
             options[key] = str(resolve(options[key], ""))
-    target = Target(name, raw["kind"], raw["medium"], raw["location"], options)
+    credit = parse_duration(raw["credit_for"]) if raw.get("credit_for") is not None else None
+    target = Target(name, raw["kind"], raw["medium"], raw["location"], options, raw.get("agent") or only_agent, credit)
     target.settings  # noqa: B018 - typed now, so a kind's refusal surfaces while loading, not mid-run
     return target
 

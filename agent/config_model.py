@@ -17,6 +17,8 @@ DEFAULT_CONFIG_PATHS = ("/etc/backup-agent/targets.yaml", "targets.yaml")
 DEFAULT_STATE_DIR = "/var/lib/backup-agent"
 DEFAULT_METRICS_FILE = "/var/lib/prometheus/node-exporter/backup_agent.prom"
 DEFAULT_SCRATCH_DIR = "/var/tmp/backup-agent"
+DEFAULT_AGENT_INTERVAL = 86400.0  # agents.NAME.interval: runs are due daily
+DEFAULT_AGENT_GRACE = 8 * 3600.0  # agents.NAME.grace: as the BackupAgentNotRun alert allows
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,10 @@ class Target:
     medium: str
     location: str
     options: dict[str, Any] = field(default_factory=dict)
+    # The agent that reaches it (targets.NAME.agent; None: the one agent, whichever runs).
+    agent: str | None = None
+    # How long a passed verification of a copy on it is credited (None: its agent's interval + grace).
+    credit_for_seconds: float | None = None
 
     @cached_property
     def settings(self) -> KindOptions:
@@ -67,6 +73,12 @@ class Target:
         """Whether copies must lie on a mounted, non-root filesystem (local targets; the medium decides
         when require_mount is not written). Kinds without the key never require a mount."""
         return bool(getattr(self.settings, "require_mount", False))
+
+    @property
+    def removable(self) -> bool:
+        """Whether it is a disk that is unplugged by design (local `removable: true`): not mounted is
+        then `offline`, credited from its last verification, not an error."""
+        return bool(getattr(self.settings, "removable", False))
 
     @property
     def paths_on_this_machine(self) -> bool:
@@ -178,6 +190,22 @@ class Dataset:
 
 
 @dataclass(frozen=True)
+class AgentSpec:
+    """One agent of the fleet (the top-level `agents:` section): who reaches which targets, and how
+    often it reports, so a copy it verified is credited for its interval plus grace and an agent
+    silent for longer is flagged."""
+
+    name: str
+    description: str = ""
+    interval_seconds: float = DEFAULT_AGENT_INTERVAL
+    grace_seconds: float = DEFAULT_AGENT_GRACE
+
+    @property
+    def due_seconds(self) -> float:
+        return self.interval_seconds + self.grace_seconds
+
+
+@dataclass(frozen=True)
 class AgentSettings:
     state_dir: Path
     metrics_file: Path
@@ -232,3 +260,26 @@ class Config:
     # `config check --offline`, which must never lead to a run.
     unexpanded: tuple[Unexpanded, ...] = ()
     records: RecordsSettings = field(default_factory=RecordsSettings)
+    # The fleet (`agents:`); empty: one agent, this one, reaches every target.
+    agents: dict[str, AgentSpec] = field(default_factory=dict)
+
+    def owner(self, target: Target) -> str:
+        """The name of the agent that reaches target (this agent when the file names none)."""
+        return target.agent or self.agent.name
+
+    def is_mine(self, target: Target) -> bool:
+        """Whether this agent (agent.name) verifies the copies on target."""
+        return self.owner(target) == self.agent.name
+
+    def agent_spec(self, name: str) -> AgentSpec:
+        """The agent's declaration; without an `agents:` section, this agent with its schedule_interval."""
+        if name in self.agents:
+            return self.agents[name]
+        return AgentSpec(name, interval_seconds=self.agent.schedule_interval_seconds)
+
+    def credit_seconds(self, target: Target) -> float:
+        """How long a passed verification of a copy on target counts: credit_for, else its agent's
+        interval plus grace."""
+        if target.credit_for_seconds is not None:
+            return target.credit_for_seconds
+        return self.agent_spec(self.owner(target)).due_seconds

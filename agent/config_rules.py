@@ -50,6 +50,8 @@ def semantic_problems(document: dict) -> list[str]:
     targets = _mapping(document.get("targets"))
     for name, target in targets.items():
         problems += _target_problems(name, target)
+    problems += fleet_problems(document.get("agents"), targets)
+    problems += primary_reach_problems(_mapping(document.get("datasets")), targets)
     problems += _spelling_problems(targets)
     for name, dataset in _mapping(document.get("datasets")).items():
         if isinstance(dataset, dict):
@@ -123,6 +125,55 @@ def _target_problems(name: str, target: Any) -> list[str]:
             problem = value_problem(value, target[key])
             if problem:
                 problems.append(f"{where}.{key}: {problem}")
+    return problems
+
+
+def fleet_problems(agents: Any, targets: dict) -> list[str]:
+    """agents: durations; each target's agent one of them; with several agents, every target names one."""
+    declared = _mapping(agents)
+    problems = []
+    for name, spec in declared.items():
+        for key in ("interval", "grace"):
+            problems += _duration(f"agents.{name}.{key}", _mapping(spec).get(key))
+    names = ", ".join(sorted(declared)) or "(none)"
+    for name, target in targets.items():
+        if not isinstance(target, dict):
+            continue
+        problems += _duration(f"targets.{name}.credit_for", target.get("credit_for"))
+        owner = target.get("agent")
+        if isinstance(owner, str) and not declared:
+            problems.append(f"targets.{name}.agent: {short_repr(owner)} names an agent, but there is no agents: "
+                            f"section; declare it (agents: {{{owner}: {{interval: 1d}}}}) or remove the key")
+        elif isinstance(owner, str) and owner not in declared:
+            problems.append(f"targets.{name}.agent: unknown agent {short_repr(owner)}; agents: {names}")
+        elif owner is None and len(declared) > 1:
+            problems.append(f"targets.{name}.agent: required when agents declares several agents ({names}): "
+                            "name the one that reaches this target")
+        if target.get("removable") is True and target.get("require_mount") is False:
+            problems.append(f"targets.{name}.require_mount: a removable disk is recognised by its mount; remove "
+                            "require_mount: false (or removable: true)")
+    return problems
+
+
+def primary_reach_problems(datasets: dict, targets: dict) -> list[str]:
+    """A files copy is compared with the primary's hashes, which its agent reads from the primary's
+    target itself (over SSH, hashed there): a primary on another agent's local disk is out of reach."""
+    problems = []
+    for name, dataset in datasets.items():
+        primary = _mapping(_mapping(dataset).get("primary"))
+        where_primary = _mapping(targets.get(primary.get("target"))) if isinstance(primary.get("target"), str) else {}
+        if where_primary.get("kind") != "local" or not where_primary.get("agent"):
+            continue
+        copies = _mapping(dataset).get("copies")
+        for i, copy in enumerate(copies if isinstance(copies, list) else []):
+            target = _mapping(targets.get(copy.get("target"))) if isinstance(copy, dict) and isinstance(
+                copy.get("target"), str) else {}
+            owner = target.get("agent")
+            if copy.get("form") == "files" and owner and owner != where_primary["agent"]:
+                problems.append(
+                    f"datasets.{name}.copies[{i}]: a files copy is compared with the primary's hashes, but the primary "
+                    f"is on local target {primary['target']} of agent {where_primary['agent']}, which agent {owner} "
+                    "cannot reach; put the primary on an ssh target, or keep this copy as restic")
     return problems
 
 

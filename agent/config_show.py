@@ -70,6 +70,10 @@ def effective_document(config: Config) -> dict[str, Any]:
             "anomaly": recovery.shown_anomaly(dataset.anomaly, exact_size),
         }) for name, dataset in config.datasets.items()},
     }
+    if config.agents:
+        document["agents"] = {name: _without_empty({
+            "description": spec.description, "interval": exact_duration(spec.interval_seconds),
+            "grace": exact_duration(spec.grace_seconds)}) for name, spec in config.agents.items()}
     anchor = config.records.anchor
     if anchor is not None:
         document["records"] = {"anchor": {"target": anchor.target, "prefix": anchor.prefix, "retain": anchor.retain}}
@@ -116,6 +120,10 @@ def _policy(policy: Policy) -> dict[str, Any]:
 
 def _target(target: Target) -> dict[str, Any]:
     entry: dict[str, Any] = {"kind": target.kind, "medium": target.medium, "location": target.location}
+    if target.agent:
+        entry["agent"] = target.agent
+    if target.credit_for_seconds is not None:
+        entry["credit_for"] = exact_duration(target.credit_for_seconds)
     defaults = shown_defaults(target.settings, target.options, exact_duration, exact_size)
     return {**entry, **target.options, **defaults}
 

@@ -11,16 +11,22 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
+import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from agent import metrics
+from agent.config import Config
+from agent.errors import AgentError
 from agent.models import RunResult
 
 log = logging.getLogger(__name__)
 LAST_RUN_FILE = "last-run.prom"
 DEFAULT_LISTEN = "127.0.0.1:9919"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+FLEET_CACHE_SECONDS = 30.0
 
 
 def last_run_path(state_dir: Path) -> Path:
@@ -58,13 +64,14 @@ def parse_listen(text: str) -> tuple[str, int]:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], state_dir: Path):
+    def __init__(self, address: tuple[str, int], state_dir: Path, source: Callable[[], bytes] | None = None):
         if ":" in address[0]:
             import socket
 
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
         self.state_dir = state_dir
+        self.source = source  # --fleet: the exposition made from the records store at scrape time
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -73,7 +80,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
         path = self.path.split("?", 1)[0]
-        if path == "/metrics":
+        if path == "/metrics" and self.server.source is not None:
+            try:
+                body = self.server.source()
+            except AgentError as error:
+                self._send(503, f"cannot read the records store: {error}\n".encode())
+                return
+            self._send(200, body, CONTENT_TYPE)
+        elif path == "/metrics":
             try:
                 body = last_run_path(self.server.state_dir).read_bytes()
             except FileNotFoundError:
@@ -100,6 +114,27 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
 
-def make_server(state_dir: Path, listen: str = DEFAULT_LISTEN) -> ThreadingHTTPServer:
-    """Bind the exporter (raise OSError when the address is taken) without serving yet."""
-    return _Server(parse_listen(listen), Path(state_dir))
+def make_server(state_dir: Path, listen: str = DEFAULT_LISTEN,
+                source: Callable[[], bytes] | None = None) -> ThreadingHTTPServer:
+    """Bind the exporter (raise OSError when the address is taken) without serving yet. source:
+    what /metrics serves instead of the last run's file (`--fleet`)."""
+    return _Server(parse_listen(listen), Path(state_dir), source)
+
+
+def fleet_source(config: Config, cache_seconds: float = FLEET_CACHE_SECONDS) -> Callable[[], bytes]:
+    """The fleet's exposition (agent.fleet_metrics) from the records store, read at most once per
+    cache_seconds however often Prometheus scrapes. Raise AgentError when the store cannot be read."""
+    from agent import fleet, fleet_metrics, verifications
+    from agent.clock import now
+
+    lock = threading.Lock()
+    cached: list[tuple[float, bytes]] = []
+
+    def source() -> bytes:
+        with lock:
+            if not cached or time.monotonic() - cached[0][0] > cache_seconds:
+                moment = now()
+                found = verifications.read(config, moment, kinds=("copy", "run"), strict=True)
+                cached[:] = [(time.monotonic(), fleet_metrics.render(fleet.status_document(config, found, moment)))]
+            return cached[0][1]
+    return source

@@ -69,7 +69,9 @@ def _measure(context: CopyContext, entry: dict[str, Any]) -> None:
 def build_inventory(config: Config, datasets: list[Dataset], target_filter: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     session = Session(config)
     try:
-        work = [(d, s) for d in datasets for s in d.all_copies if not target_filter or s.target.name in target_filter]
+        # In a fleet, only this agent's targets: the others are out of its reach (`fleet status` shows them).
+        work = [(d, s) for d in datasets for s in d.all_copies
+                if (not target_filter or s.target.name in target_filter) and config.is_mine(s.target)]
         with ThreadPoolExecutor(max_workers=config.agent.concurrency) as pool:
             return list(pool.map(lambda item: describe_copy(session, *item), work))
     finally:

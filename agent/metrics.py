@@ -88,6 +88,8 @@ def build_registry(run: RunResult) -> CollectorRegistry:
     for dataset_result in run.datasets:
         ds = {"dataset": dataset_result.dataset.name, "process": dataset_result.dataset.process.name}
         for copy in dataset_result.copies:
+            if copy.credit is not None and not copy.credit.offline:
+                continue  # another agent's copy: its own agent exports it (no series twice)
             _copy_series(gauges, ds, copy, dataset_result.dataset.process.rpo_seconds)
         _dataset_series(gauges, ds, dataset_result)
     agent = {"agent": run_agent(run)}
@@ -123,6 +125,8 @@ def _copy_series(gauges: dict[str, Gauge], ds: dict[str, str], copy: CopyResult,
     gauges["copy_rpo_seconds"].labels(**labels).set(rpo_seconds)
     for status in STATUSES[:3]:
         gauges["copy_status"].labels(**labels, status=str(status)).set(1 if copy.status == status else 0)
+    if copy.status == Status.OFFLINE:  # an unplugged removable disk, still credited
+        gauges["copy_status"].labels(**labels, status=str(Status.OFFLINE)).set(1)
     per_target = {**ds, "target": spec.target.name}
     for check in copy.checks:
         for status in STATUSES:

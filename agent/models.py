@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from agent.config import CopySpec, Dataset
+from agent.credit import Credit
 from agent.identity import CopyIdentity
 from agent.names import scrub
 
@@ -17,6 +18,9 @@ class Status(StrEnum):
     FAIL = "fail"
     ERROR = "error"
     SKIP = "skip"
+    # A removable disk unplugged by design, counted from its last verification (agent.credit): a
+    # copy's status only, never a check's; it counts as a pass wherever copies combine.
+    OFFLINE = "offline"
 
 
 class DrillStatus(StrEnum):
@@ -39,7 +43,7 @@ class DrillStatus(StrEnum):
 # When several results combine, the worst wins. A proven failure outranks "could not decide": a
 # stale mirror whose checksum check could compare nothing is `fail` (the backup is stale), not
 # `error` (the agent could not check). Neither is ever read as a pass.
-_SEVERITY = {Status.SKIP: 0, Status.PASS: 1, Status.ERROR: 2, Status.FAIL: 3}
+_SEVERITY = {Status.SKIP: 0, Status.PASS: 1, Status.OFFLINE: 1, Status.ERROR: 2, Status.FAIL: 3}
 
 
 def worst(statuses) -> Status:
@@ -79,16 +83,27 @@ class CopyResult:
     identity: CopyIdentity | None = None
     identity_error: str | None = None
     identity_skipped: str | None = None
+    # Not verified in this run: what its latest verification in the records store counts for.
+    credit: Credit | None = None
 
     @property
     def status(self) -> Status:
-        """pass only when every check that ran passed; no checks at all is an error, not a pass."""
+        """pass only when every check that ran passed; no checks at all is an error, not a pass. A
+        credited copy: its credit's status (an unplugged removable disk still credited: offline)."""
+        if self.credit is not None:
+            return Status(self.credit.status)
         ran = [c.status for c in self.checks if c.status != Status.SKIP]
         return worst(ran) if ran else Status.ERROR
 
     @property
     def verified(self) -> bool:
-        return self.status == Status.PASS
+        """Counted by the dataset policy: passed in this run, or credited."""
+        return self.status in (Status.PASS, Status.OFFLINE)
+
+    @property
+    def verified_in(self) -> str:
+        """"run" (verified by this run) or "credit" (taken from an earlier verification)."""
+        return "run" if self.credit is None else "credit"
 
 
 @dataclass
@@ -99,7 +114,9 @@ class DatasetResult:
 
     @property
     def status(self) -> Status:
-        return worst([self.policy.status, *(c.status for c in self.copies)])
+        # An unplugged disk still credited is no fault of the dataset.
+        return worst([self.policy.status, *(Status.PASS if c.status == Status.OFFLINE else c.status
+                                            for c in self.copies)])
 
 
 @dataclass

@@ -24,7 +24,8 @@ def name_paths(paths: list[str]) -> str:
     return shown + (f", … (+{len(paths) - NAMED_PATHS})" if len(paths) > NAMED_PATHS else "")
 
 
-_STYLES = {Status.PASS: "green", Status.FAIL: "bold red", Status.ERROR: "magenta", Status.SKIP: "dim"}
+_STYLES = {Status.PASS: "green", Status.FAIL: "bold red", Status.ERROR: "magenta", Status.SKIP: "dim",
+           Status.OFFLINE: "cyan"}
 # Wide enough for the details of a failing check when the output is not a terminal (a log, a mail).
 PLAIN_WIDTH = 200
 
@@ -45,6 +46,9 @@ def run_document(run: RunResult) -> dict[str, Any]:
                 "detected_medium": copy.detected_medium,
                 "location": spec.target.location,
                 "status": str(copy.status),
+                # Verified by this run, or credited from an earlier verification (by which agent, when).
+                "verified": copy.verified_in,
+                "credit": copy.credit.to_json() if copy.credit else None,
                 "last_backup_at": iso(copy.last_backup_at),
                 "age_seconds": round(copy.age_seconds, 3) if copy.age_seconds is not None else None,
                 "checks": [check.to_json() for check in copy.checks],
@@ -99,12 +103,22 @@ def _restore_cell(copy) -> str:
     return f"{shown} {mark} RTO {format_duration(rto)}" if rto else shown
 
 
+def _verified_cell(copy) -> str:
+    """"now", or whose verification a credited copy counts from: "kc-home 2026-11-20 02:00Z"."""
+    source = copy.credit.verification if copy.credit else None
+    if copy.credit is None:
+        return "now"
+    if source is None:
+        return "-"
+    return f"{source.agent} {iso(source.recorded_at)[:16]}Z"
+
+
 def _copies_table(dataset_result, verbose: bool):
     from rich import box
     from rich.table import Table
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1), header_style="bold")
-    for heading in ("TARGET", "STATUS", "ROLE", "FORM", "MEDIUM", "LOCATION", "AGE", "RESTORE / RTO"):
+    for heading in ("TARGET", "STATUS", "ROLE", "FORM", "MEDIUM", "LOCATION", "AGE", "RESTORE / RTO", "VERIFIED"):
         table.add_column(heading, no_wrap=True, justify="right" if heading == "AGE" else "left")
     notes = []
     for copy in dataset_result.copies:
@@ -112,9 +126,10 @@ def _copies_table(dataset_result, verbose: bool):
         medium = spec.target.medium + (f" ({copy.detected_medium}?)" if copy.detected_medium
                                        and copy.detected_medium != spec.target.medium else "")
         table.add_row(spec.target.name, _status(copy.status), spec.role, spec.form, medium, spec.target.location,
-                      format_duration(copy.age_seconds) if copy.age_seconds is not None else "-", _restore_cell(copy))
+                      format_duration(copy.age_seconds) if copy.age_seconds is not None else "-", _restore_cell(copy),
+                      _verified_cell(copy))
         for check in copy.checks:
-            if verbose or check.status in (Status.FAIL, Status.ERROR):
+            if verbose or check.status in (Status.FAIL, Status.ERROR) or check.name == "credit":
                 notes.append((spec.target.name, check))
     return table, notes
 

@@ -14,11 +14,11 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import ModuleType
 
 import checks
-from agent import __version__, identity, interrupt, restic
+from agent import __version__, identity, interrupt, restic, verifications
 from agent.checking import CopyContext, PerRepository, PrimaryManifest, RunOptions
 from agent.clock import age_seconds
 from agent.clock import now as clock_now
@@ -37,8 +37,12 @@ INTERRUPT_GRACE_SECONDS = 30.0
 
 
 def select_datasets(config: Config, names: tuple[str, ...], targets: tuple[str, ...]) -> list[Dataset]:
-    """Return the datasets named (all when none), keeping only those with a copy on the given targets."""
+    """Return the datasets named (all when none: in a fleet, those with a copy on this agent's
+    targets — each dataset is judged by the agents that hold it, so records grow with copies, not
+    with agents × datasets), keeping only those with a copy on the given targets."""
     chosen = [config.datasets[n] for n in names] if names else list(config.datasets.values())
+    if config.agents and not names:
+        chosen = [d for d in chosen if any(config.is_mine(c.target) for c in d.all_copies)]
     if targets:
         chosen = [d for d in chosen if any(c.target.name in targets for c in d.all_copies)]
     return chosen
@@ -225,7 +229,9 @@ def run_verification(
     started_monotonic = time.monotonic()
     try:
         done = _verify_copies(session, datasets, target_filter, options, progress, started_monotonic)
-        dataset_results = [_judge_dataset(config, dataset, done, target_filter) for dataset in datasets]
+        found = _verifications(config, datasets, done, target_filter, session.started)
+        dataset_results = [_judge_dataset(config, dataset, done, target_filter, found, session.started)
+                           for dataset in datasets]
         # Measured on the monotonic clock so a pinned or stepped wall clock cannot distort it.
         finished = session.started + timedelta(seconds=time.monotonic() - started_monotonic)
         return RunResult(
@@ -253,7 +259,8 @@ def _verify_copies(session: Session, datasets: list[Dataset], target_filter: tup
     by_target: dict[str, list[tuple[Dataset, CopySpec]]] = defaultdict(list)
     for dataset in datasets:
         for spec in dataset.all_copies:
-            if not target_filter or spec.target.name in target_filter:
+            # Each agent verifies only the copies on its own targets; the others are credited.
+            if (not target_filter or spec.target.name in target_filter) and config.is_mine(spec.target):
                 by_target[spec.target.name].append((dataset, spec))
     done = _CopiesDone()
 
@@ -299,8 +306,19 @@ def _wait(done: _CopiesDone, pending: set[Future], deadline: float) -> set[Futur
     return pending
 
 
-def _judge_dataset(config: Config, dataset: Dataset, done: _CopiesDone, target_filter: tuple[str, ...]) -> DatasetResult:
-    """The dataset's verdict from its copies' results: independence per copy, then policy-321."""
+def _verifications(config: Config, datasets: list[Dataset], done: _CopiesDone, target_filter: tuple[str, ...],
+                   now: datetime) -> verifications.Verifications | None:
+    """The records store's latest verifications, read only when some copy is to be credited."""
+    wanted = any(verifications.needs_credit(config, spec, done.results.get((dataset.name, spec.key)))
+                 for dataset in datasets for spec in dataset.all_copies
+                 if not target_filter or spec.target.name in target_filter)
+    return verifications.read(config, now) if wanted else None
+
+
+def _judge_dataset(config: Config, dataset: Dataset, done: _CopiesDone, target_filter: tuple[str, ...],
+                   found: verifications.Verifications | None = None, now: datetime | None = None) -> DatasetResult:
+    """The dataset's verdict from its copies' results (verified in this run, or credited from their
+    latest verification): independence per copy verified now, then policy-321."""
     budget = config.agent.run_budget_seconds
     copy_results = []
     for spec in dataset.all_copies:
@@ -308,6 +326,11 @@ def _judge_dataset(config: Config, dataset: Dataset, done: _CopiesDone, target_f
             continue
         key = (dataset.name, spec.key)
         copy = done.results.get(key)
+        if verifications.needs_credit(config, spec, copy):
+            assert found is not None and now is not None
+            copy_results.append(verifications.credited_copy(config, dataset, spec, found, now,
+                                                            probe=copy if config.is_mine(spec.target) else None))
+            continue
         if copy is not None and done.budget_exhausted and key not in done.finished_in_time:
             # Finished only because its commands were killed at the deadline.
             stopped = CheckResult("reachable", Status.ERROR, "not verified within the run budget "
@@ -319,7 +342,9 @@ def _judge_dataset(config: Config, dataset: Dataset, done: _CopiesDone, target_f
             copy = CopyResult(spec, [CheckResult("reachable", Status.ERROR, why)])
         copy_results.append(copy)
     # Before policy-321: a copy sharing storage with an earlier one fails here and is counted once.
-    for copy, independence in zip(copy_results, checks.get("independence").run_dataset(dataset, copy_results),
+    # Only copies verified now have an identity; a credited copy's storage is its own agent's to judge.
+    verified_now = [copy for copy in copy_results if copy.credit is None]
+    for copy, independence in zip(verified_now, checks.get("independence").run_dataset(dataset, verified_now),
                                   strict=True):
         copy.checks.append(independence)
     policy = checks.get("policy-321").run_dataset(dataset, copy_results)

@@ -37,6 +37,8 @@ def run_dataset(dataset: Dataset, copies: list[CopyResult]) -> CheckResult:
         "compliant": not shortfalls,
         "rule": policy.describe(),
         "verified_copies": len(verified),
+        # Of those, counted from an earlier verification (another agent's, or an unplugged disk's last).
+        "credited_copies": sum(1 for c in verified if c.credit is not None),
         "total_copies": len(copies),
         "distinct_media": len(media),
         "media": media,

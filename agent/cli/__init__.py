@@ -18,7 +18,7 @@ import sys
 import click
 
 from agent import __version__
-from agent.cli import anomaly, config, demo, manpage, records, report, verify
+from agent.cli import anomaly, config, demo, fleet, manpage, records, report, verify
 from agent.cli.common import EXIT_AGENT, EXIT_OK, EXIT_USAGE
 from agent.errors import AgentError, ConfigError
 
@@ -87,7 +87,7 @@ def _accept_global_options_after_subcommands(group: click.Group) -> None:
 
 
 for _command in (verify.verify, verify.drill, verify.inventory, config.config_group, records.records,
-                 report.metrics_group, demo.demo, report.report, manpage.man, anomaly.anomaly):
+                 report.metrics_group, demo.demo, report.report, manpage.man, anomaly.anomaly, fleet.fleet):
     cli.add_command(_command)
 _accept_global_options_after_subcommands(cli)
 

@@ -65,7 +65,39 @@ def select(config: Config, datasets: tuple[str, ...], targets: tuple[str, ...]) 
     unknown = [t for t in targets if t not in config.targets]
     if unknown:
         raise UsageError(f"unknown target(s): {', '.join(unknown)}; defined: {', '.join(config.targets)}")
+    fleet_check(config, targets)
     return select_datasets(config, datasets, targets)
+
+
+def resolve_targets(config: Config, targets: tuple[str, ...]) -> tuple[str, ...]:
+    """--target as a name, or as a mountpoint (the plug-in unit passes %f): the local targets whose
+    `mountpoint` is that path. A path no target is mounted at is a usage error."""
+    resolved: list[str] = []
+    for given in targets:
+        if not given.startswith("/"):
+            resolved.append(given)
+            continue
+        wanted = os.path.realpath(given)
+        found = [name for name, target in config.targets.items()
+                 if getattr(target.settings, "mountpoint", None) and os.path.realpath(target.settings.mountpoint) == wanted]
+        if not found:
+            raise UsageError(f"--target {given}: no local target has mountpoint {given} (targets.NAME.mountpoint); "
+                             "give the target's name, or set its mountpoint")
+        resolved += [name for name in found if name not in resolved]
+    return tuple(resolved)
+
+
+def fleet_check(config: Config, targets: tuple[str, ...] = ()) -> None:
+    """With an `agents:` section, this agent must be one of them and may verify only its own targets."""
+    me = config.agent.name
+    if config.agents and me not in config.agents:
+        raise UsageError(f"this agent is {me!r} (agent.name, else $BACKUP_AGENT_NAME, else the host name), which "
+                         f"{config.path} does not declare under agents: ({', '.join(sorted(config.agents))}); "
+                         "set BACKUP_AGENT_NAME to one of them, or add it")
+    theirs = [t for t in targets if not config.is_mine(config.targets[t])]
+    if theirs:
+        raise UsageError("; ".join(f"target {t} is reached by agent {config.owner(config.targets[t])}, not by {me}"
+                                   for t in theirs) + ": each agent verifies only its own targets")
 
 
 def warn(message: str | None) -> None:

@@ -38,7 +38,7 @@ _local_option = click.option("--local", is_flag=True,
 @_since_option
 @_until_option
 @_tz_option
-@click.option("--kind", type=click.Choice(["check", "copy", "dataset", "run", "drill", "acceptance"]), help="Only this kind of record.")
+@click.option("--kind", type=click.Choice(["check", "copy", "credit", "dataset", "run", "drill", "acceptance"]), help="Only this kind of record.")
 @click.option("--limit", type=int, default=50, show_default=True, help="Show the last N (0 = all).")
 @_agent_option
 @_local_option

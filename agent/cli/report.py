@@ -57,20 +57,24 @@ def metrics_group() -> None:
 @metrics_group.command("serve")
 @click.option("--listen", default="127.0.0.1:9919", show_default=True, metavar="HOST:PORT",
               help="Address to serve /metrics on (keep it on 127.0.0.1 unless a firewall guards it).")
+@click.option("--fleet", "fleet", is_flag=True,
+              help="Serve the fleet's series instead (every agent's last run, every dataset's verdict, every copy's "
+                   "last verification), from the records store: run it on one host for the whole company.")
 @click.pass_context
-def metrics_serve(ctx: click.Context, listen: str) -> None:
+def metrics_serve(ctx: click.Context, listen: str, fleet: bool) -> None:
     """Serve the latest full verify run's metrics over HTTP for Prometheus to scrape: the same
     series as the textfile, read from STATE_DIR/last-run.prom. Never checks anything itself."""
     from agent import exporter
 
     config = load(ctx, reads_targets=False)
     try:
-        server = exporter.make_server(config.agent.state_dir, listen)
+        server = exporter.make_server(config.agent.state_dir, listen,
+                                      exporter.fleet_source(config) if fleet else None)
     except ValueError as error:
         raise UsageError(str(error)) from error
     host, port = server.server_address[:2]
-    click.echo(f"backup-agent: serving http://{host}:{port}/metrics from "
-               f"{exporter.last_run_path(config.agent.state_dir)} (Ctrl-C to stop)", err=True)
+    where = "the records store (fleet)" if fleet else exporter.last_run_path(config.agent.state_dir)
+    click.echo(f"backup-agent: serving http://{host}:{port}/metrics from {where} (Ctrl-C to stop)", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -17,8 +17,10 @@ from agent.cli.common import (
     UsageError,
     colour,
     complete,
+    fleet_check,
     load,
     locked,
+    resolve_targets,
     select,
     warn,
 )
@@ -46,7 +48,8 @@ nothing checked, nothing written), 75 another run in progress (nothing checked, 
 _dataset_option = click.option("--dataset", "datasets", multiple=True, metavar="NAME",
                                help="Only this dataset (repeatable).", shell_complete=complete("datasets"))
 _target_option = click.option("--target", "targets", multiple=True, metavar="NAME",
-                              help="Only copies on this target (repeatable).", shell_complete=complete("targets"))
+                              help="Only copies on this target (repeatable); for verify also a mountpoint (the local "
+                                   "targets mounted there).", shell_complete=complete("targets"))
 
 
 @click.command(epilog=VERIFY_EPILOG)
@@ -75,6 +78,7 @@ def verify(ctx: click.Context, datasets: tuple[str, ...], targets: tuple[str, ..
     from agent.progress import Progress
 
     config = load(ctx)
+    targets = resolve_targets(config, targets)
     selected = select(config, datasets, targets)
     interactive = sys.stderr.isatty() and not as_json
     terminal = Progress.for_terminal(as_json)
@@ -151,6 +155,7 @@ def drill(ctx: click.Context, dataset: str, from_target: str | None, as_json: bo
         spec = choose_copy(chosen, from_target)
     except DrillError as error:
         raise UsageError(str(error)) from error
+    fleet_check(config, (spec.target.name,))
     with locked(ctx, RunLock(config.agent.state_dir, note=f"drill {dataset} from {spec.target.name}"),
                 "the drill did not start."):
         recording.preflight(config, write_records=True)

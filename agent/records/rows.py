@@ -33,6 +33,12 @@ def rows_for_run(run: RunResult) -> list[dict[str, Any]]:
                          "medium": spec.target.medium, "location": spec.target.location,
                          "last_backup_at": iso(copy.last_backup_at),
                          "age_seconds": round(copy.age_seconds, 3) if copy.age_seconds is not None else None}
+            if copy.credit is not None:
+                # Not a verification: a `credit` record, so it is never taken for one (agent.verifications).
+                rows.append({**copy_base, "recorded_at": iso(run.finished_at), "kind": "credit",
+                             "check_name": "credit", "result": str(copy.status), "detail": copy.checks[0].detail,
+                             "measured": json.dumps(copy.credit.to_json(), ensure_ascii=False, sort_keys=True)})
+                continue
             for check in copy.checks:
                 measured = dict(check.measured)
                 rows.append({
@@ -45,7 +51,9 @@ def rows_for_run(run: RunResult) -> list[dict[str, Any]]:
                 })
             rows.append({**copy_base, "recorded_at": iso(run.finished_at), "kind": "copy", "check_name": "copy",
                          "result": str(copy.status),
-                         "detail": "; ".join(f"{c.name}: {c.status}" for c in copy.checks)})
+                         "detail": "; ".join(f"{c.name}: {c.status}" for c in copy.checks),
+                         # Which copy: two of a dataset may share target, role and form (agent.verifications).
+                         "measured": json.dumps({"copy": spec.key}, ensure_ascii=False)})
         policy = dataset_result.policy
         rows.append({**base, "recorded_at": iso(run.finished_at), "kind": "dataset", "check_name": policy.name,
                      "result": str(dataset_result.status), "detail": policy.detail,

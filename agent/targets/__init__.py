@@ -30,11 +30,13 @@ from agent.targets.ssh import SshOptions, SshTarget
 if TYPE_CHECKING:
     from agent.config import Target
 
-__all__ = ["CAPABILITIES", "KINDS", "Immutability", "Kind", "Probe", "ResticLocation", "TargetContext",
+__all__ = ["CAPABILITIES", "FLEET_KEYS", "KINDS", "Immutability", "Kind", "Probe", "ResticLocation", "TargetContext",
            "TargetHandle", "handle_class", "open_target"]
 
 # Keys every target has, whatever its kind.
 COMMON_KEYS = frozenset({"kind", "medium", "location"})
+# Optional keys every target may have: which agent of the fleet reaches it, how long its verification is credited.
+FLEET_KEYS = frozenset({"agent", "credit_for"})
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ class Kind:
 
     def problems(self, written: dict[str, Any], where: str) -> list[str]:
         """Keys of other kinds and required keys missing, for config validation."""
-        return kind_options.key_problems(self.name, self.options, written, where, COMMON_KEYS, all_keys())
+        return kind_options.key_problems(self.name, self.options, written, where, COMMON_KEYS | FLEET_KEYS, all_keys())
 
 
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (

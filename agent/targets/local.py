@@ -31,10 +31,17 @@ class LocalOptions(KindOptions):
          "description": "local: the exact mountpoint the disk is mounted at; copies must lie under it.",
          "examples": ["/mnt/backup-hdd"]},
         default=None, value=Value.DIRECTORY)
+    removable: bool = option(
+        {"type": "boolean",
+         "description": "local: a disk unplugged by design (the air-gapped copy). Not mounted is `offline`, "
+                        "credited from its last passed verification for credit_for, not an error.",
+         "examples": [True]},
+        default=False)
 
     def complete(self, medium: str) -> LocalOptions:
         if self.require_mount is None:
-            return dataclasses.replace(self, require_mount=medium.casefold() in REMOVABLE_MEDIA)
+            mounted = self.removable or medium.casefold() in REMOVABLE_MEDIA
+            return dataclasses.replace(self, require_mount=mounted)
         return self
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent import metrics, recording
+from agent import clock, fleet, fleet_metrics, metrics, recording, verifications
 from agent.config import load_config
 from agent.run import run_verification
 from tests.support.site import write_site
@@ -82,6 +82,12 @@ def emitted(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
         names.update(sample.name for sample in family.samples)
     assert "backup_agent_copy_age_seconds" in names and "backup_agent_last_run_timestamp_seconds" in names
     assert RESTORE_METRICS <= names, f"metrics.py no longer emits {sorted(RESTORE_METRICS - names)}"
+    # The fleet's series (`metrics serve --fleet`), from the same site's records store.
+    moment = clock.now()
+    document = fleet.status_document(config, verifications.read(config, moment, kinds=("copy", "run")), moment)
+    for family in fleet_metrics.build_registry(document).collect():
+        names.add(family.name)
+        names.update(sample.name for sample in family.samples)
     return names
 
 

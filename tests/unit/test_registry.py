@@ -73,4 +73,5 @@ def test_restic_and_files_checks_apply_where_expected() -> None:
 
 
 def test_statuses_are_the_documented_four() -> None:
-    assert {str(s) for s in Status} == {"pass", "fail", "error", "skip"}
+    # issue 15 added "offline": an unplugged removable disk still credited (a copy's status only).
+    assert {str(s) for s in Status} == {"pass", "fail", "error", "skip", "offline"}

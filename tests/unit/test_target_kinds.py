@@ -19,6 +19,7 @@ from agent import config_schema
 from agent.config import Target
 from agent.targets import (
     COMMON_KEYS,
+    FLEET_KEYS,
     KINDS,
     all_keys,
     handle_class,
@@ -60,9 +61,9 @@ def test_every_form_the_schema_knows_lives_on_some_kind():
 
 def test_the_schema_target_keys_are_the_common_keys_and_every_kinds_keys():
     written = SCHEMA_FILE["properties"]["targets"]["additionalProperties"]["properties"]
-    assert set(written) == COMMON_KEYS - {"kind"}, "per-kind keys belong to the kinds' options types"
+    assert set(written) == (COMMON_KEYS | FLEET_KEYS) - {"kind"}, "per-kind keys belong to the kinds' options types"
     whole = config_schema.schema()["properties"]["targets"]["additionalProperties"]
-    assert set(whole["properties"]) == COMMON_KEYS | all_keys()
+    assert set(whole["properties"]) == COMMON_KEYS | FLEET_KEYS | all_keys()
     assert whole["properties"]["kind"] == {"enum": list(KINDS)}
     assert set(whole["required"]) == COMMON_KEYS
     for kind in KINDS.values():

@@ -44,7 +44,7 @@ def test_value_problem(value, written, problem):
     ("ssh", {"host": "h"}, ["targets.t.key_file: required for kind ssh", "targets.t.known_hosts: required for kind ssh",
                             "targets.t.user: required for kind ssh"]),
     ("local", {"bucket": "b"}, ["targets.t.bucket: not a key of kind local; local takes: kind, location, medium, "
-                                "mountpoint, require_mount"]),
+                                "mountpoint, removable, require_mount"]),
     ("local", {"no_such_key": 1}, []),  # no kind has it: the schema's "unknown key"
     ("s3", {"bucket": "b", "port": 22}, ["targets.t.port: not a key of kind s3; s3 takes: bucket, connect_timeout, "
                                          "credentials_file, endpoint, kind, location, medium, min_retention, "
@@ -73,8 +73,8 @@ def test_build_options_refuses_a_missing_required_key_and_a_bad_value():
 
 
 @pytest.mark.parametrize("kind, written, medium, shown", [
-    ("local", {}, "hdd", {"require_mount": True}),
-    ("local", {"require_mount": False}, "hdd", {}),
+    ("local", {}, "hdd", {"require_mount": True, "removable": False}),
+    ("local", {"require_mount": False}, "hdd", {"removable": False}),
     ("ssh", SSH, "nas", {"port": 22, "connect_timeout": "15s"}),
     ("ssh", {**SSH, "port": 2222}, "nas", {"connect_timeout": "15s"}),
     ("s3", {"bucket": "b"}, "object-storage", {"connect_timeout": "10s", "sample_bytes": "256MiB",

@@ -112,3 +112,41 @@ def test_a_new_backups_packs_are_hashed_the_night_they_appear(sandbox, restic_te
     tonight = (start + NIGHT).timestamp()
     assert all(when[p] == tonight for p in new), {p: when.get(p) for p in new}
     assert result.measured["bytes_read"] >= sum(new.values())
+
+
+def test_across_a_simulated_cycle_every_file_is_read_once_and_no_night_reads_twice_the_average(
+        sandbox, restic_template, make_repo, tmp_path, monkeypatch):
+    cycle = 4
+    repo = make_repo()
+    bulk = tmp_path / "bulk"
+    bulk.mkdir()
+    for index in range(24):
+        (bulk / f"part-{index:02d}.bin").write_bytes(os.urandom(2_500_000))
+    restic_template.restic(repo, "backup", "--tag", FRESH_TAG, str(bulk))
+    files = repository_files(repo)
+    assert sum(1 for p in files if p.startswith("data/")) >= 6
+    sandbox.agent.update(rehash_every=f"{cycle}d", schedule_interval="1d")
+    restic_layout(sandbox, restic_template, repo)
+    start = datetime.now(UTC).replace(microsecond=0)
+
+    nights = []
+    for night in range(cycle + 1):
+        now = start + night * NIGHT
+        monkeypatch.setenv("BACKUP_AGENT_NOW", now.isoformat())
+        result, _ = packs_result(sandbox)
+        assert result.status == Status.PASS, result.detail
+        read = sorted(p for p, when in read_at(sandbox, repo).items() if when == now.timestamp())
+        # Coverage equals what was read: the check's counts are the hash cache's.
+        assert result.measured["files_read"] == len(read)
+        assert result.measured["bytes_read"] == sum(files[p] for p in read)
+        assert result.measured["pack_coverage_ratio"] == 1.0
+        nights.append(read)
+
+    assert nights[0] == sorted(files)  # the first night: everything is new
+    reread = [p for night in nights[1:] for p in night]
+    assert sorted(reread) == sorted(files)  # every file once within the cycle, none twice
+    per_night = [sum(files[p] for p in night) for night in nights[1:]]
+    average = sum(files.values()) / cycle
+    print(f"bytes re-read per night {per_night}, average {average:.0f}")
+    assert max(per_night) <= 2 * average, (per_night, average)
+    assert min(per_night) > 0, per_night

@@ -68,6 +68,9 @@ class HashOutcome:
     # Of bytes_read, the bytes of files read again though unchanged since their cached digest:
     # the bit-rot re-reads (their night of the cycle, or an expired digest).
     bytes_reread: int = 0
+    # relpath -> when its digest was last computed from its bytes (now, for those read this run;
+    # s3: when S3's checksum was read): what coverage is counted from (checks/restic_packs).
+    read_at: dict[str, float] = field(default_factory=dict)
 
 
 class CacheRow(NamedTuple):
@@ -253,6 +256,7 @@ def split_cached(
     now: float,
     rehash_every: float,
     interval: float | None = None,
+    read_at: dict[str, float] | None = None,
 ) -> tuple[dict[str, str], list[tuple[FileEntry, CacheRow | None]]]:
     """Given entries and how to name each in the cache, return (digests taken from the cache, entries to read).
 
@@ -284,6 +288,8 @@ def split_cached(
             and not (slots and slots[index] == tonight and now - cached.hashed_at >= interval / 2)
         ):
             digests[entry.relpath] = cached.sha256
+            if read_at is not None:
+                read_at[entry.relpath] = cached.hashed_at
         else:
             to_read.append((entry, cached))
     return digests, to_read
@@ -371,7 +377,9 @@ def hash_tree(
     def key(entry: FileEntry) -> str:
         return os.path.join(root, entry.relpath)
 
-    digests, to_read = split_cached(entries, key, cache=cache, now=now, rehash_every=rehash_every, interval=interval)
+    read_at: dict[str, float] = {}
+    digests, to_read = split_cached(entries, key, cache=cache, now=now, rehash_every=rehash_every, interval=interval,
+                                    read_at=read_at)
     from_cache = len(digests)
 
     def read(task: list[tuple[FileEntry, CacheRow | None]]) -> list[tuple[FileEntry, CacheRow | None, str | None, str]]:
@@ -393,7 +401,9 @@ def hash_tree(
     fresh, silently_changed = store_read(done, key, cache=cache, now=now)
     digests.update(fresh)
     reread = sum(entry.size for entry, cached, _ in done if unchanged(entry, cached))
-    return HashOutcome(digests, unreadable, silently_changed, bytes_read, from_cache, bytes_reread=reread)
+    read_at.update((entry.relpath, now) for entry, _, _ in done)
+    return HashOutcome(digests, unreadable, silently_changed, bytes_read, from_cache, bytes_reread=reread,
+                       read_at=read_at)
 
 
 def _read_task(root: str, task: list[tuple[FileEntry, CacheRow | None]]

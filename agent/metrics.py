@@ -39,6 +39,11 @@ SERIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("check_status", "1 for each check's current status per copy.",
      ("dataset", "process", "target", "role", "check", "status")),
     ("copy_read_data_coverage_ratio", "Share of restic packs read within the last read-data cycle.", _PER_TARGET),
+    ("copy_pack_coverage_ratio", "Share of a restic copy's repository files (by=files) and bytes (by=bytes) whose "
+     "SHA-256 was read and matched its name within agent.rehash_every (restic-packs; 0 until read).",
+     (*_PER_TARGET, "by")),
+    ("copy_pack_hashed_bytes", "Bytes of a restic copy's repository files read and hashed in the last run "
+     "(restic-packs: new packs, and the night's share of the re-read cycle).", _PER_TARGET),
     ("restore_throughput_bytes_per_second", "Restore throughput measured by the copy's last restore test.",
      _PER_TARGET),
     ("restore_projected_seconds",
@@ -142,6 +147,10 @@ def _copy_series(gauges: dict[str, Gauge], ds: dict[str, str], copy: CopyResult,
             _set(gauges["anomaly_score"], per_target, check.measured.get("score"))
             _set(gauges["anomaly_last_clean_backup_timestamp_seconds"], per_target,
                  check.measured.get("last_clean_backup_timestamp"))
+        if check.name == "restic-packs":
+            for by, key in (("files", "pack_coverage_ratio"), ("bytes", "pack_coverage_bytes_ratio")):
+                _set(gauges["copy_pack_coverage_ratio"], {**per_target, "by": by}, check.measured.get(key))
+            _set(gauges["copy_pack_hashed_bytes"], per_target, check.measured.get("bytes_read"))
         if check.name == "files-checksum":
             for side, prefix in (("copy", ""), ("primary", "primary_")):
                 _set(gauges["copy_hashed_bytes"], {**per_target, "side": side}, check.measured.get(f"{prefix}bytes_read"))

@@ -22,6 +22,7 @@ from checks import (
     independence,
     policy_321,
     reachable,
+    restic_packs,
     restic_read_data,
     restic_structure,
     restore_test,
@@ -33,6 +34,7 @@ COPY_CHECKS: dict[str, ModuleType] = {
     freshness.ID: freshness,
     restic_structure.ID: restic_structure,
     restic_read_data.ID: restic_read_data,
+    restic_packs.ID: restic_packs,  # every repository file's SHA-256 against its name, hashed where it lies
     files_checksum.ID: files_checksum,
     immutability.ID: immutability,
     anomaly.ID: anomaly,  # the newest backup against the last clean one; before the long restore test

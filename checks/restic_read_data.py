@@ -1,7 +1,10 @@
 """restic-read-data: `restic check --read-data-subset=n/t`, rotating n each run so that every
 pack is read once per cycle (agent.read_data_cycle, default 30d, divided by the schedule
-interval gives t). The group that failed is read again next run until it passes. Coverage is
-the share of groups read successfully within the last cycle.
+interval gives t). The group that failed is read again next run until it passes. Coverage
+counts the packs (coverage_ratio) and bytes (coverage_bytes_ratio) read successfully within the
+last cycle: a pack is counted when its group (the first byte of its ID mod t) was read after the
+pack appeared, from the copy's own file listing; when that listing cannot be had, coverage is
+unknown (None), never the share of groups.
 
 In a run, one `restic check --read-data-subset=n/t` per repository serves both this check and
 restic-structure (the subset check checks the structure first; a second plain `check` would
@@ -13,13 +16,16 @@ fell in each group; restic 0.14 offers no other rotation that reads every pack w
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent.checking import CopyContext
 from agent.clock import in_future, iso
+from agent.errors import TargetUnavailable
 from agent.models import CheckResult, Status
 from agent.restic import ResticError, ResticFailure, only_pack_content_errors
+from agent.restic.layout import holds, sort_files
 
 ID = "restic-read-data"
 FORMS = ("restic",)
@@ -39,7 +45,7 @@ class RepositoryCheck:
     error: ResticError | None
     structure_sound: bool  # no error, or only errors in pack contents
     state: dict[str, Any] = field(default_factory=dict)  # the rotation after it
-    coverage: float = 0.0
+    coverage: dict[str, Any] = field(default_factory=dict)
     checked_for: str = ""  # the copy whose check ran the command
 
 
@@ -47,14 +53,14 @@ def run(context: CopyContext) -> CheckResult:
     if context.per_repository is None:
         return _rotate_alone(context)
     shared = repository_check(context)
-    measured: dict[str, Any] = {"subset": shared.subset, "coverage_ratio": round(shared.coverage, 4)}
+    measured: dict[str, Any] = {"subset": shared.subset, **shared.coverage}
     if shared.error is None:
         status, detail = Status.PASS, f"read pack group {shared.subset}: no errors"
     else:
         status = Status.FAIL if shared.error.kind == ResticFailure.DATA_ERROR else Status.ERROR
         detail = f"read pack group {shared.subset}: {shared.error}"
-    return CheckResult(ID, status, f"{detail}; coverage {shared.coverage:.0%} of packs in the last cycle"
-                       f"{shared_note(context, shared, measured)}", measured)
+    return CheckResult(ID, status, f"{detail}; {_said(shared.coverage)}{shared_note(context, shared, measured)}",
+                       measured)
 
 
 def repository_check(context: CopyContext) -> RepositoryCheck:
@@ -84,7 +90,7 @@ def _check_repository(context: CopyContext) -> RepositoryCheck:
     except ResticError as failure:
         error = failure
     sound = error is None or (error.kind == ResticFailure.DATA_ERROR and only_pack_content_errors(error.stderr))
-    coverage = _record(context, state, group, total, error is None)
+    coverage = pack_coverage(context, _record(context, state, group, total, error is None), total)
     return RepositoryCheck(subset, error, sound, state, coverage, context.spec.key)
 
 
@@ -100,10 +106,10 @@ def _rotate_alone(context: CopyContext) -> CheckResult:
         # The same group is read again next run: a corruption keeps failing until it is repaired.
         status = Status.FAIL if error.kind == ResticFailure.DATA_ERROR else Status.ERROR
         detail = f"read pack group {group}/{total}: {error}"
-    coverage = _record(context, state, group, total, status == Status.PASS)
+    coverage = pack_coverage(context, _record(context, state, group, total, status == Status.PASS), total)
     context.state.put(STATE_SECTION, context.spec.key, state)
-    measured = {"subset": f"{group}/{total}", "coverage_ratio": round(coverage, 4)}
-    return CheckResult(ID, status, f"{detail}; coverage {coverage:.0%} of packs in the last cycle", measured)
+    measured = {"subset": f"{group}/{total}", **coverage}
+    return CheckResult(ID, status, f"{detail}; {_said(coverage)}", measured)
 
 
 def _plan(context: CopyContext) -> tuple[dict[str, Any], int, int]:
@@ -116,8 +122,9 @@ def _plan(context: CopyContext) -> tuple[dict[str, Any], int, int]:
     return state, int(state.get("next", 1)), total
 
 
-def _record(context: CopyContext, state: dict[str, Any], group: int, total: int, read: bool) -> float:
-    """Advance the rotation after a read (a group that failed is read again next run); return the coverage."""
+def _record(context: CopyContext, state: dict[str, Any], group: int, total: int, read: bool) -> dict[int, float]:
+    """Advance the rotation after a read (a group that failed is read again next run); return the
+    groups read within the last cycle, with when."""
     now = context.now.timestamp()
     if read:
         state["read"][str(group)] = now
@@ -126,6 +133,32 @@ def _record(context: CopyContext, state: dict[str, Any], group: int, total: int,
         state["read"].pop(str(group), None)
     # A group "read" at a time still to come (a clock that ran ahead) is not covered: read it again.
     state["read"] = {g: when for g, when in state["read"].items() if not in_future(when, now)}
-    fresh = [g for g, when in state["read"].items() if now - when <= context.settings.read_data_cycle_seconds]
     state["last_run"] = iso(context.now)
-    return len(fresh) / total
+    return {int(g): when for g, when in state["read"].items() if now - when <= context.settings.read_data_cycle_seconds}
+
+
+def pack_coverage(context: CopyContext, fresh: dict[int, float], total: int) -> dict[str, Any]:
+    """The packs and bytes read within the cycle: each data pack of the copy's listing whose group was
+    read after the pack appeared (its mtime). Unknown (None) when the listing cannot be had."""
+    measured: dict[str, Any] = {"groups_read": len(fresh), "groups": total}
+    try:
+        packs = [e for e in sort_files(context.copy_entries()).named if holds(e.relpath) == "pack"]
+    except TargetUnavailable:
+        return {**measured, "coverage_ratio": None, "coverage_bytes_ratio": None}
+    read = [e for e in packs if fresh.get(read_data_group(e.relpath, total), -1.0) >= e.mtime]
+    size, read_bytes = sum(e.size for e in packs), sum(e.size for e in read)
+    return {**measured, "packs": len(packs), "packs_read": len(read), "bytes": size, "bytes_read": read_bytes,
+            "coverage_ratio": round(len(read) / len(packs), 4) if packs else 0.0,
+            "coverage_bytes_ratio": round(read_bytes / size, 4) if size else 0.0}
+
+
+def read_data_group(relpath: str, total: int) -> int:
+    """The --read-data-subset group (1-based) restic puts a pack in: the first byte of its ID mod t."""
+    return int(posixpath.basename(relpath)[:2], 16) % total + 1
+
+
+def _said(coverage: dict[str, Any]) -> str:
+    if coverage.get("coverage_ratio") is None:
+        return "coverage unknown (the repository's packs could not be listed)"
+    return (f"coverage {coverage['coverage_ratio']:.0%} of {coverage['packs']} packs, "
+            f"{coverage['coverage_bytes_ratio']:.0%} of their bytes read in the last cycle")

@@ -91,6 +91,10 @@ class CopySummary:
     read_data_lowest: float | None
     restore: RestoreEntry | None
     ages: tuple[AgePoint, ...]
+    # restic-packs (issue 18): the share of the repository's bytes hashed against their names
+    # within the cycle, latest and lowest of the month; None where it did not run.
+    packs_latest: float | None = None
+    packs_lowest: float | None = None
 
     @property
     def label(self) -> str:
@@ -277,6 +281,8 @@ def _copy_summary(key: tuple[str, str, str], rows: list[dict[str, Any]]) -> Copy
     rpo = rows[-1].get("rpo_seconds")
     coverage = [measured(r).get("coverage_ratio") for r in checks if r["check_name"] == "restic-read-data"]
     coverage = [c for c in coverage if isinstance(c, int | float)]
+    packs = [measured(r).get("pack_coverage_bytes_ratio") for r in checks if r["check_name"] == "restic-packs"]
+    packs = [c for c in packs if isinstance(c, int | float)]
     restores = [r for r in rows if is_restore_test(r)]
     latest = rows[-1]
     return CopySummary(
@@ -293,6 +299,8 @@ def _copy_summary(key: tuple[str, str, str], rows: list[dict[str, Any]]) -> Copy
         read_data_lowest=min(coverage) if coverage else None,
         restore=restore_entry(restores[-1], "restore test") if restores else None,
         ages=tuple(AgePoint(parse_time(r["recorded_at"]), r.get("age_seconds")) for r in copy_rows) if ages else (),
+        packs_latest=packs[-1] if packs else None,
+        packs_lowest=min(packs) if packs else None,
     )
 
 

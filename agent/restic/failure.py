@@ -65,10 +65,34 @@ def classify(stderr: str) -> ResticFailure:
 
 def failure_detail(kind: ResticFailure, stderr: str, cache_dir: Path) -> str:
     """Given a failure's kind and stderr, and the agent's restic cache directory, return the words
-    that say what happened: where the disk filled up, else restic's last meaningful line."""
+    that say what happened: where the disk filled up, else restic's own lines naming the damaged
+    packs, blobs, trees or snapshots (the first few, then a count) and its last meaningful line."""
     if kind is ResticFailure.NO_SPACE:
         return no_space_detail(stderr, cache_dir)
-    return last_meaningful_line(stderr)
+    last = last_meaningful_line(stderr)
+    naming = [line for line in naming_lines(stderr) if line != last]
+    if not naming:
+        return last
+    shown = [line[:200] for line in naming[:NAMING_LINES_SHOWN]]
+    if len(naming) > NAMING_LINES_SHOWN:
+        shown.append(f"and {len(naming) - NAMING_LINES_SHOWN} more line(s) naming packs, blobs, trees or snapshots")
+    return "; ".join([*shown, last])
+
+
+NAMING_LINES_SHOWN = 3
+# A line of restic's that names what is damaged: a pack, blob, tree, snapshot or index by its ID.
+_NAMING_LINE = re.compile(r"\b(pack|blob|tree|snapshot|index)\b.*\b[0-9a-f]{8,64}\b", re.I)
+
+
+def naming_lines(stderr: str) -> list[str]:
+    """Given restic's stderr, the lines (stripped, in order, each once) that name a pack, blob,
+    tree, snapshot or index by its ID: "Pack ID does not match, want 735e…", "error for tree …"."""
+    seen: dict[str, None] = {}
+    for line in stderr.splitlines():
+        line = line.strip()
+        if _NAMING_LINE.search(line):
+            seen.setdefault(line, None)
+    return list(seen)
 
 
 def no_space_detail(stderr: str, cache_dir: Path) -> str:

@@ -89,6 +89,24 @@ def parse_version(output: str) -> str:
     return match.group(1) if match else output.strip()
 
 
+# restic 0.14 `snapshots` says this on stderr for each snapshot file it cannot load, and goes on.
+_UNREADABLE_SNAPSHOT = re.compile(r"could not load snapshot ([0-9a-f]{8,64}): (.*)$", re.M)
+
+
+def unreadable_snapshots(stderr: str) -> list[tuple[str, str]]:
+    """Given `restic snapshots` stderr, return (snapshot id as restic names it, why) for each snapshot
+    file restic could not load, in its order."""
+    return [(m.group(1), m.group(2).strip()) for m in _UNREADABLE_SNAPSHOT.finditer(stderr)]
+
+
+def unreadable_message(unreadable: list[tuple[str, str]]) -> str:
+    """Say which snapshot files could not be read and why that leaves the newest backup unknown."""
+    named = "; ".join(f"snapshot {sid} ({why[:120]})" for sid, why in unreadable[:3])
+    more = f" and {len(unreadable) - 3} more" if len(unreadable) > 3 else ""
+    return (f"cannot read {named}{more}: the newest backup is not known (an unreadable snapshot may be the "
+            "newest, an older one is not taken in its place); repair or forget it (snapshots/ of the repository)")
+
+
 # --- listings ------------------------------------------------------------------------------------
 
 

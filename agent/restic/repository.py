@@ -19,7 +19,7 @@ from typing import Any
 
 from agent.config import SecretRef
 from agent.errors import CommandFailed, CommandTimeout, ExecuteError, TargetUnavailable, ToolMissing
-from agent.execute import execute
+from agent.execute import CompletedCommand, execute
 from agent.restic import commands
 from agent.restic.failure import NO_SPACE_LINE, ResticError, ResticFailure, classify, failure_detail
 from agent.restic.locks import ChildLedger, Holder, ResticLock, judge, locked_message, parse_lock
@@ -30,6 +30,8 @@ from agent.restic.parse import (
     parse_repository_id,
     parse_snapshots,
     parse_version,
+    unreadable_message,
+    unreadable_snapshots,
     with_raw_paths,
 )
 from agent.targets.base import ResticLocation
@@ -59,7 +61,12 @@ class ResticRepository:
     cpu: Any = field(default=None, compare=False)
 
     def run(self, *args: str, timeout: float | None = None) -> str:
-        """Run `restic ARGS` on this repository and return stdout. Raise ResticError, classified.
+        """Run `restic ARGS` on this repository and return stdout. Raise ResticError, classified."""
+        return self.run_command(*args, timeout=timeout).stdout
+
+    def run_command(self, *args: str, timeout: float | None = None) -> CompletedCommand:
+        """Run `restic ARGS` on this repository and return what it printed (stdout and stderr).
+        Raise ResticError, classified.
 
         A command that takes a lock and finds the repository locked removes this agent's stale
         locks and runs once more; a lock it may not remove makes it LOCKED, naming the holder."""
@@ -78,7 +85,14 @@ class ResticRepository:
             raise ResticError(error.kind, locked_message(self._judge_locks(), error.stderr), error.stderr) from error
 
     def snapshots(self) -> list[Snapshot]:
-        return parse_snapshots(self.run(*commands.snapshots_arguments()))
+        """Every snapshot restic could read. Raise ResticError DATA_ERROR naming the snapshot files
+        restic could not load (it leaves them out and exits 0): the newest backup is then not known,
+        and an older snapshot must not stand in for it."""
+        done = self.run_command(*commands.snapshots_arguments())
+        unreadable = unreadable_snapshots(done.stderr)
+        if unreadable:
+            raise ResticError(ResticFailure.DATA_ERROR, unreadable_message(unreadable), done.stderr)
+        return parse_snapshots(done.stdout)
 
     def stats(self, snapshot_id: str, mode: str = "restore-size") -> dict[str, Any]:
         return json.loads(self.run(*commands.stats_arguments(snapshot_id, mode)))
@@ -170,7 +184,7 @@ class ResticRepository:
             kind = classify(error.stderr)
             detail = failure_detail(kind, error.stderr, self.cache_dir)
             raise ResticError(kind, f"{kind}: {detail}", error.stderr) from error
-        return result.stdout
+        return result
 
 
 def version() -> str:

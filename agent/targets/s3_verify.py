@@ -117,10 +117,12 @@ class Verification:
     rows: list[tuple] = field(default_factory=list)
     silently_changed: list[str] = field(default_factory=list)
     bytes_read: int = 0
+    read_at: dict[str, float] = field(default_factory=dict)
 
     def proven(self, key: str, entry: ObjectEntry, method: str, digest: str, now: float) -> None:
         self.digests[entry.relpath] = digest
         self.methods[entry.relpath] = method
+        self.read_at[entry.relpath] = now
         self.rows.append((key, *cache_row(entry, method, digest, now)))
 
 
@@ -138,6 +140,7 @@ def verify(target: S3Target, path: str, entries: list[FileEntry],
         if (same_object(row, entry) and context.now - row.hashed_at < context.rehash_every  # type: ignore[union-attr]
                 and not in_future(row.hashed_at, context.now)):  # type: ignore[union-attr]
             found.digests[entry.relpath] = row.sha256  # type: ignore[union-attr]
+            found.read_at[entry.relpath] = row.hashed_at  # type: ignore[union-attr]
             # A remembered S3 checksum of this very object version is what HeadObject would say again.
             found.methods[entry.relpath] = CHECKSUM if row.method == CHECKSUM else EARLIER  # type: ignore[union-attr]
         else:
@@ -150,7 +153,7 @@ def verify(target: S3Target, path: str, entries: list[FileEntry],
     _by_download(target, prefix, chosen, found, progress)
     context.hash_cache.store_many(found.rows)
     return HashOutcome(found.digests, found.unreadable, sorted(found.silently_changed), found.bytes_read, from_cache,
-                       not_verified=not_verified, methods=found.methods)
+                       not_verified=not_verified, methods=found.methods, read_at=found.read_at)
 
 
 def _by_checksum(target: S3Target, prefix: str, pending: list[Pending], found: Verification) -> list[Pending]:

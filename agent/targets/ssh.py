@@ -147,9 +147,10 @@ class SshTarget(TargetHandle):
         command on its own channel of the same connection, so the host's cores work in parallel.
         """
         key = self._cache_key(path)
+        read_at: dict[str, float] = {}
         digests, to_read = split_cached(entries, key, cache=self.context.hash_cache, now=self.context.now,
                                         rehash_every=self.context.rehash_every,
-                                        interval=self.context.schedule_interval)
+                                        interval=self.context.schedule_interval, read_at=read_at)
         from_cache = len(digests)
         batches = remote.balance(to_read, max(1, self.context.hash_workers))
         results = self._hash_batches(path, batches, progress)
@@ -167,7 +168,9 @@ class SshTarget(TargetHandle):
         digests.update(fresh)
         bytes_read = sum(entry.size for entry, _, _ in done)
         reread = sum(entry.size for entry, cached, _ in done if unchanged(entry, cached))
-        return HashOutcome(digests, unreadable, silently_changed, bytes_read, from_cache, bytes_reread=reread)
+        read_at.update((entry.relpath, self.context.now) for entry, _, _ in done)
+        return HashOutcome(digests, unreadable, silently_changed, bytes_read, from_cache, bytes_reread=reread,
+                           read_at=read_at)
 
     def _hash_batches(self, path: str, batches: list[list[tuple[FileEntry, CacheRow | None]]],
                       progress: Callable[[int], None] | None) -> list[tuple[dict[str, str], bytes]]:

@@ -32,9 +32,10 @@ GROUPS = 3
 
 
 def assert_never_pass_beyond_reachable(copy) -> None:
-    """A copy that cannot be read must not pass any check that looks at its content."""
+    """A copy that cannot be read must not pass any check that looks at its content. (issue 18)
+    restic-packs needs no password: its files' SHA-256 against their names is proven all the same."""
     for check in copy.checks:
-        if check.name != "reachable":
+        if check.name not in ("reachable", "restic-packs"):
             assert check.status != Status.PASS, statuses(copy)
 
 
@@ -55,6 +56,7 @@ def test_healthy_repository_passes(sandbox, restic_template, make_repo):
     assert ran == {
         "reachable": Status.PASS, "freshness": Status.PASS,
         "restic-structure": Status.PASS, "restic-read-data": Status.PASS,
+        "restic-packs": Status.PASS,  # (issue 18) every repository file's SHA-256 against its name
         "independence": Status.PASS,  # the dataset-level storage comparison, recorded on each copy
         "anomaly": Status.PASS,  # (issue 17) the two template snapshots hold the same tree: no change
     }, statuses(copy)
@@ -68,16 +70,24 @@ def test_healthy_repository_passes(sandbox, restic_template, make_repo):
 
 
 def test_read_data_rotation_advances_and_records_coverage(sandbox, restic_template, make_repo):
-    restic_layout(sandbox, restic_template, make_repo())
+    repo = make_repo()
+    restic_layout(sandbox, restic_template, repo)
+    packs = pack_files(repo)
     seen = []
     for _ in range(GROUPS + 1):
         run = sandbox.verify()
         read_data = check_result(copy_result(run, DATASET, "nas"), "restic-read-data")
         assert read_data.status == Status.PASS, read_data.detail
-        seen.append((read_data.measured["subset"], read_data.measured["coverage_ratio"]))
+        seen.append((read_data.measured["subset"], read_data.measured["packs_read"], read_data.measured["bytes_read"]))
 
-    # n advances every run and wraps after t; coverage grows to every pack within one cycle.
-    assert seen == [("1/3", 0.3333), ("2/3", 0.6667), ("3/3", 1.0), ("1/3", 1.0)]
+    # n advances every run and wraps after t; (issue 18) coverage counts the packs of the groups read,
+    # and their bytes, growing to every pack within one cycle.
+    expected, read = [], []
+    for subset in ("1/3", "2/3", "3/3", "1/3"):
+        read += [p for p in packs if read_data_group(p, GROUPS) == int(subset[0]) and p not in read]
+        expected.append((subset, len(read), sum(p.stat().st_size for p in read)))
+    assert seen == expected
+    assert read_data.measured["coverage_ratio"] == read_data.measured["coverage_bytes_ratio"] == 1.0
     state = json.loads((sandbox.root / "state" / "state.json").read_text())
     (entry,) = state["read-data"].values()
     assert entry["t"] == GROUPS and entry["next"] == 2
@@ -105,7 +115,9 @@ def test_flipped_bytes_in_a_pack_fail_read_data_once_the_rotation_reaches_them(s
         assert structure.status == Status.PASS, structure.detail
         if run_number < group:
             assert read_data.status == Status.PASS, history
-            assert copy.status == Status.PASS
+            # (issue 18) restic-packs hashes every pack against its name: the copy fails from the first run.
+            assert check_result(copy, "restic-packs").status == Status.FAIL
+            assert copy.status == Status.FAIL
         else:
             # Caught when the rotation reaches the pack's group, and read again until repaired.
             assert read_data.status == Status.FAIL, history

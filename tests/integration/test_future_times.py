@@ -19,7 +19,7 @@ import pytest
 from agent.clock import CLOCK_SKEW_SECONDS
 from agent.models import Status
 from tests.support.names import corrupt_in_place
-from tests.support.restic import FRESH_TAG, STALE_DAYS, STALE_TAG
+from tests.support.restic import FRESH_TAG, STALE_DAYS, STALE_TAG, pack_files, read_data_group
 from tests.support.restore import leftover_scratch, restore_test, restore_verify
 from tests.support.sandbox import Sandbox, check_result, copy_result, dataset_result, mirror, statuses
 
@@ -215,10 +215,13 @@ def test_restore_test_stamped_in_the_future_is_due_again(sandbox, restic_templat
 
 def test_read_data_group_stamped_in_the_future_is_not_counted_as_read(sandbox, restic_template, make_repo,
                                                                      monkeypatch):
-    restic_layout(sandbox, restic_template, make_repo(), FRESH_TAG)
+    repo = make_repo()
+    restic_layout(sandbox, restic_template, repo, FRESH_TAG)
     monkeypatch.setenv("BACKUP_AGENT_NOW", (datetime.now(UTC) + timedelta(days=40)).isoformat())
     sandbox.verify()  # reads group 1/3, stamped 40 days ahead
     monkeypatch.delenv("BACKUP_AGENT_NOW")
     read_data = check_result(copy_result(sandbox.verify(), DATASET, "nas"), "restic-read-data")
     assert read_data.status == Status.PASS, read_data.detail
-    assert read_data.measured["coverage_ratio"] == pytest.approx(1 / 3, abs=1e-3)
+    # Only group 2/3, read now, counts; (issue 18) counted in its packs, not as 1/3 of the groups.
+    assert read_data.measured["subset"] == "2/3" and read_data.measured["groups_read"] == 1
+    assert read_data.measured["packs_read"] == sum(1 for p in pack_files(repo) if read_data_group(p, 3) == 2)

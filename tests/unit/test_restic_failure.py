@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.restic import ResticFailure, classify
-from agent.restic.failure import failure_detail, last_meaningful_line, no_space_detail
+from agent.restic.failure import failure_detail, last_meaningful_line, naming_lines, no_space_detail
 
 F = ResticFailure
 
@@ -95,3 +95,29 @@ def test_no_space_detail_says_which_write_found_the_disk_full(stderr, detail):
 def test_failure_detail_is_restics_last_meaningful_line_otherwise():
     assert failure_detail(F.WRONG_PASSWORD, "Fatal: wrong password or no key found\n", CACHE) == (
         "Fatal: wrong password or no key found")
+
+
+CHECK_STDERR = """using temporary cache in /tmp/restic-check-cache-1459492882
+create exclusive lock for repository
+load indexes
+error for tree d1e8393a:
+  decrypting blob d1e8393a678ed404d6fc47c61b85708c803693afaacbaf8853ae9ccce4f8982c failed: ciphertext verification failed
+Pack ID does not match, want e3218c54d8dd9f3dcb005f7293944df2473fe4cfc807070488157edc0f4303e3, got e7c9962a
+Pack ID does not match, want d87b84ea7a6ca40949686243de3d427871a1d747a85e2da1768e764ac1065550, got 9401da8a
+Fatal: repository contains errors
+"""
+
+
+def test_failure_detail_keeps_the_lines_naming_packs_blobs_and_trees_then_counts_the_rest():
+    detail = failure_detail(F.DATA_ERROR, CHECK_STDERR, CACHE)
+    assert detail.startswith("error for tree d1e8393a:; decrypting blob d1e8393a678e")
+    assert "Pack ID does not match, want e3218c54" in detail
+    assert "d87b84ea" not in detail  # the fourth line naming something is counted, not shown
+    assert "and 1 more line(s) naming packs, blobs, trees or snapshots" in detail
+    assert detail.endswith("; Fatal: repository contains errors")
+    assert "restic-check-cache" not in detail  # digits alone do not name a pack
+
+
+def test_naming_lines_are_each_kept_once_in_order():
+    stderr = "pack 0a1b2c3d4e: does not exist\npack 0a1b2c3d4e: does not exist\nsnapshot 1670a3b2 broken\n"
+    assert naming_lines(stderr) == ["pack 0a1b2c3d4e: does not exist", "snapshot 1670a3b2 broken"]

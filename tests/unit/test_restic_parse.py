@@ -203,3 +203,23 @@ def test_file_entries_are_the_files_under_the_root_with_what_the_backup_recorded
 ])
 def test_failed_files(stderr, prefix, known, failed):
     assert parse.failed_files(stderr, prefix, known) == failed
+
+
+# --- snapshot files restic could not load (issue 18: no silent fall-back) ---------------------------
+
+
+@pytest.mark.parametrize("stderr, found", [
+    ("", []),
+    ("could not load snapshot 1670a3b2: load <snapshot/1670a3b297>: invalid data returned\n",
+     [("1670a3b2", "load <snapshot/1670a3b297>: invalid data returned")]),
+    ("repository 0a1b opened\ncould not load snapshot aaaaaaaa: x\ncould not load snapshot bbbbbbbb: y\n",
+     [("aaaaaaaa", "x"), ("bbbbbbbb", "y")]),
+])
+def test_unreadable_snapshots(stderr, found):
+    assert parse.unreadable_snapshots(stderr) == found
+
+
+def test_unreadable_message_names_the_first_three_and_counts_the_rest():
+    message = parse.unreadable_message([(f"{i:08x}", "invalid data returned") for i in range(5)])
+    assert "snapshot 00000000 (invalid data returned)" in message and "00000003" not in message
+    assert "and 2 more" in message and "newest backup is not known" in message

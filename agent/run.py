@@ -24,7 +24,7 @@ from agent.clock import age_seconds
 from agent.clock import now as clock_now
 from agent.config import Config, CopySpec, Dataset
 from agent.errors import NoSpaceError, TargetUnavailable
-from agent.hashing import HashCache
+from agent.hash_cache import HashCache
 from agent.models import CheckResult, CopyResult, DatasetResult, RunResult, Status
 from agent.restic import ResticError, ResticRepository
 from agent.restic.locks import LEDGER_NAME, ChildLedger, removal_note

@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import harness as h  # noqa: E402
 import workloads  # noqa: E402
 
-from agent.hashing import HashCache, hash_tree, scan_tree  # noqa: E402
+from agent.hash_cache import HashCache  # noqa: E402
+from agent.hashing import hash_tree, scan_tree  # noqa: E402
 from agent.restic.layout import expected_digest, sort_files  # noqa: E402
 from agent.targets.ssh import SshTarget  # noqa: E402
 from tests.support.sshd import Sshd, make_context, make_target, running_sshd  # noqa: E402

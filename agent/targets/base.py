@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from agent import interrupt
 from agent.errors import TargetUnavailable
-from agent.hashing import FileEntry, HashCache, HashOutcome
+from agent.hash_cache import HashCache
+from agent.hashing import FileEntry, HashOutcome
 from agent.identity import StorageIdentity
 from agent.names import show
 

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 
 from agent.clock import in_future
 from agent.errors import TargetUnavailable
-from agent.hashing import CacheRow, FileEntry, HashOutcome
+from agent.hash_cache import CacheRow
+from agent.hashing import FileEntry, HashOutcome
 
 if TYPE_CHECKING:
     from agent.targets.s3 import S3Target

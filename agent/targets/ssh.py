@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agent.errors import TargetUnavailable
-from agent.hashing import CacheRow, FileEntry, HashOutcome, split_cached, store_read, unchanged
+from agent.hash_cache import CacheRow
+from agent.hashing import FileEntry, HashOutcome, split_cached, store_read, unchanged
 from agent.identity import BOOT_ID_PATH, StorageIdentity
 from agent.manifest import Manifest
 from agent.targets import ssh_commands as remote

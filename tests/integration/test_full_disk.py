@@ -18,7 +18,7 @@ import pytest
 
 from agent.config import SecretRef
 from agent.errors import NoSpaceError
-from agent.hashing import HashCache
+from agent.hash_cache import HashCache
 from agent.models import Status
 from agent.records import RecordStore
 from agent.restic import ResticError, ResticFailure, ResticRepository

@@ -30,7 +30,7 @@ from agent.checking import CopyContext, PrimaryManifest, RunOptions
 from agent.clock import now as clock_now
 from agent.config import CopySpec, Dataset, parse_config
 from agent.errors import TargetUnavailable
-from agent.hashing import HashCache
+from agent.hash_cache import HashCache
 from agent.models import CheckResult, CopyResult, Status
 from agent.restic import ResticError
 from agent.state import StateStore

@@ -28,7 +28,8 @@ from typing import Any
 
 from agent.config import Target
 from agent.errors import TargetUnavailable
-from agent.hashing import FileEntry, HashCache, HashOutcome, split_cached, store_read
+from agent.hash_cache import HashCache
+from agent.hashing import FileEntry, HashOutcome, split_cached, store_read
 from agent.identity import StorageIdentity
 from agent.names import show
 from agent.targets import handle_class

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.config import Target
-from agent.hashing import HashCache
+from agent.hash_cache import HashCache
 from agent.targets.base import TargetContext
 from tests.support.servers import free_port, stop
 

@@ -12,7 +12,8 @@ import pytest
 from agent import clock
 from agent.clock import CLOCK_SKEW_SECONDS, age_seconds, in_future
 from agent.config import parse_config
-from agent.hashing import FileEntry, HashCache, split_cached
+from agent.hash_cache import HashCache
+from agent.hashing import FileEntry, split_cached
 from agent.metrics import render
 from agent.models import CheckResult, CopyResult, DatasetResult, RunResult, Status
 from checks import policy_321

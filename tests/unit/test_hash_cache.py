@@ -1,4 +1,4 @@
-"""The hash cache's rows (agent.hashing.CacheRow): one meaning per column, and caches written by
+"""The hash cache's rows (agent.hash_cache.CacheRow): one meaning per column, and caches written by
 earlier versions keep working without ever matching an object they were not made for."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from agent.hashing import CacheRow, HashCache
+from agent.hash_cache import CacheRow, HashCache
 from agent.names import to_bytes
 from agent.targets.s3_verify import ObjectEntry, legacy_identity, same_object
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.hashing import CacheRow, FileEntry, HashCache, split_cached, store_read
+from agent.hash_cache import CacheRow, HashCache
+from agent.hashing import FileEntry, split_cached, store_read
 
 NOW = 1_800_000_000.0
 DAY = 86400.0

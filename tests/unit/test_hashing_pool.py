@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from agent import hashing
-from agent.hashing import FileEntry, HashCache, hash_tree
+from agent.hash_cache import HashCache
+from agent.hashing import FileEntry, hash_tree
 
 
 def write(root: Path, count: int, size: int = 3000) -> list[FileEntry]:

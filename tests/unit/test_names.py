@@ -10,7 +10,7 @@ import sqlite3
 
 import pytest
 
-from agent.hashing import HashCache
+from agent.hash_cache import HashCache
 from agent.models import CheckResult, Status
 from agent.names import from_bytes, operand, scrub, show, to_bytes
 from agent.output import name_paths

@@ -11,7 +11,7 @@ import botocore.exceptions
 import pytest
 
 from agent.errors import TargetUnavailable
-from agent.hashing import CacheRow
+from agent.hash_cache import CacheRow
 from agent.targets.s3_client import NO_LOCK_CONFIGURATION, NOT_FOUND, error_code, failure
 from agent.targets.s3_verify import (
     ObjectEntry,

@@ -12,7 +12,7 @@ import yaml
 
 from agent.config import load_config
 from agent.errors import ConfigError
-from agent.hashing import HashCache
+from agent.hash_cache import HashCache
 from agent.targets import open_target
 from agent.targets.base import TargetContext
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from agent.config import Target
-from agent.hashing import HashCache
+from agent.hash_cache import HashCache
 from agent.targets import open_target
 from agent.targets.base import TargetContext
 from agent.targets.s3 import S3Target, full_object_sha256

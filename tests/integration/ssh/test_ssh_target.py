@@ -10,7 +10,8 @@ import time
 import pytest
 
 from agent.errors import TargetUnavailable
-from agent.hashing import FileEntry, HashCache, scan_tree
+from agent.hash_cache import HashCache
+from agent.hashing import FileEntry, scan_tree
 from tests.support.sshd import make_context
 
 pytestmark = pytest.mark.integration

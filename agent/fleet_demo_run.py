@@ -24,6 +24,7 @@ from typing import Any
 
 from agent import fleet_demo
 from agent.clock import iso
+from agent.demo import MARKER
 from agent.execute import execute
 
 RUN_TIMEOUT = 600.0
@@ -209,7 +210,8 @@ def run_demo(directory: Path, keep_cluster: bool, echo: Callable[[str], None]) -
     from agent.clock import now
 
     server = store.cluster(directory.resolve() / "postgres")  # PostgreSQL missing: stop before building
-    store.stop_previous(server.directory)
+    if (directory / MARKER).exists():  # a previous demo's cluster, never someone else's
+        store.stop_previous(server.directory)
     sandbox = fleet_demo.prepare(directory)
     echo(f"demo --fleet: building the sandbox in {sandbox.directory}")
     times = fleet_demo.stage_times(now())

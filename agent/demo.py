@@ -108,8 +108,10 @@ datasets:
 """
 
 
-def _write_sample_data(root: Path, rng: random.Random, before: float) -> None:
-    for relative, patterns in DATASETS.values():
+def write_sample_data(root: Path, rng: random.Random, before: float, names: list[str] | None = None) -> None:
+    """Generate the sample files of the datasets named (default: all) under root, dated before `before`."""
+    for name in names or list(DATASETS):
+        relative, patterns = DATASETS[name]
         for pattern, count, size in patterns:
             for index in range(count):
                 path = root / relative / pattern.format(index)
@@ -140,7 +142,7 @@ def build_demo(directory: Path, echo: Callable[[str], None] = print) -> Path:
 
     now = time.time()
     droplet = directory / "droplet"
-    _write_sample_data(droplet, random.Random(319), before=now - 3 * 86400)
+    write_sample_data(droplet, random.Random(319), before=now - 3 * 86400)
     secrets_dir = directory / "secrets"
     secrets_dir.mkdir(mode=0o700)
     password_file = secrets_dir / "restic.pass"

@@ -85,26 +85,36 @@ class Cluster:
     who: Identity
     deadline: Deadline
     started: bool = False
+    superuser: str = SUPERUSER
 
     @property
     def data(self) -> Path:
         return self.directory / "data"
 
     def __enter__(self) -> Cluster:
+        self.create()
+        self.started = True  # from here on, __exit__ stops whatever did start
+        self.start()
+        self.sql(self.superuser, "postgres", f"CREATE ROLE {RESTORER} LOGIN",
+                 f"CREATE DATABASE {DATABASE} OWNER {RESTORER}")
+        return self
+
+    def create(self, hint: str = "choose a shorter agent.scratch_dir") -> None:
+        """initdb the cluster (its superuser, trust on its socket) and write its settings.
+        Raise CannotRun, with hint as the fix for a socket path too long."""
         socket = self.directory / SOCKET_NAME
         if len(str(socket)) > MAX_SOCKET_PATH:
             raise CannotRun(f"the server's socket path {socket} is longer than the {MAX_SOCKET_PATH} bytes a Unix "
-                            "socket allows; choose a shorter agent.scratch_dir")
-        self.run("initdb", "-D", str(self.data), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--no-locale",
+                            f"socket allows; {hint}")
+        self.run("initdb", "-D", str(self.data), "-U", self.superuser, "-A", "trust", "-E", "UTF8", "--no-locale",
                  "--no-sync")
         with open(self.data / "postgresql.conf", "a", encoding="utf-8") as conf:
             conf.write(server_settings(self.directory))
-        self.started = True  # from here on, __exit__ stops whatever did start
+
+    def start(self) -> None:
+        """Start the created cluster and wait until it accepts connections. Raise CannotRun."""
         self.run("pg_ctl", "-D", str(self.data), "-l", str(self.directory / "server.log"), "-w",
                  "-t", str(max(1, int(min(120.0, self.deadline.left())))), "start")
-        self.sql(SUPERUSER, "postgres", f"CREATE ROLE {RESTORER} LOGIN",
-                 f"CREATE DATABASE {DATABASE} OWNER {RESTORER}")
-        return self
 
     def __exit__(self, *exc: object) -> None:
         if self.started:
@@ -136,11 +146,12 @@ class Cluster:
         """psql / pg_restore arguments reaching the server through its socket, as role."""
         return ["-h", str(self.directory), "-U", role, "-d", database]
 
-    def stop(self) -> None:
-        """Stop the server at once (its data is thrown away); kill the postmaster if pg_ctl cannot."""
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop the server (immediate: at once, its data is thrown away; fast: cleanly, to be started
+        again); kill the postmaster if pg_ctl cannot."""
         env, unset = environment(self.directory)
         try:
-            execute(self.who.wrap([self.tools["pg_ctl"], "-D", str(self.data), "-m", "immediate", "-w", "-t",
+            execute(self.who.wrap([self.tools["pg_ctl"], "-D", str(self.data), "-m", mode, "-w", "-t",
                                    str(int(STOP_SECONDS)), "stop"]), timeout=STOP_SECONDS + 5, env=env,
                     unset=unset, check=False)
         except ExecuteError:

@@ -2,7 +2,11 @@
 
 Labels are dataset, process, target (plus role, form, check, status where they say what a series
 is) — never a path, a URL or a credential; the run-level series (last_run_*, records_*) carry the
-agent's name (label agent), so the runs of several agents stay apart. The catalogue is in
+agent's name (label agent), so the runs of several agents stay apart. With several agents declared
+(targets.yaml agents:), every agent holding a copy of a dataset judges it: the dataset's verdict
+series (VERDICT_SERIES) then carry the agent label too, and BackupAgentDatasetNotCompliant takes
+the worst of them (and of `metrics serve --fleet`), one alert per dataset. A single agent's series
+are as they always were. The catalogue is in
 README.md ("Metrics").
 """
 
@@ -82,21 +86,29 @@ RECORDS_UNDELIVERED = ("records_undelivered", "QEF-19-05 records of this agent w
                        "records store after the last run (0 without a shared store).")
 
 
+# The dataset's verdict as this agent judged it: per agent when several agents judge the dataset.
+VERDICT_SERIES = ("dataset_policy_compliant", "dataset_status", "dataset_verified_copies", "dataset_distinct_media",
+                  "dataset_offsite_copies", "dataset_immutable_copies")
+
+
 def build_registry(run: RunResult) -> CollectorRegistry:
     """Given a run, return a fresh registry holding its metrics (no process metrics leak in)."""
     # Gauges have no _created series; a counter added later must not grow one either. Said to the
     # library, not through PROMETHEUS_DISABLE_CREATED_SERIES, which every child process would inherit.
     disable_created_metrics()
     registry = CollectorRegistry(auto_describe=True)
-    gauges = {name: Gauge(name, documentation, labels, namespace=NAMESPACE, registry=registry)
+    by_agent = ("agent",) if run.fleet else ()
+    gauges = {name: Gauge(name, documentation, (*labels, *by_agent) if name in VERDICT_SERIES else labels,
+                          namespace=NAMESPACE, registry=registry)
               for name, documentation, labels in SERIES}
+    verdict = {"agent": run_agent(run)} if run.fleet else {}
     for dataset_result in run.datasets:
         ds = {"dataset": dataset_result.dataset.name, "process": dataset_result.dataset.process.name}
         for copy in dataset_result.copies:
             if copy.credit is not None and not copy.credit.offline:
                 continue  # another agent's copy: its own agent exports it (no series twice)
             _copy_series(gauges, ds, copy, dataset_result.dataset.process.rpo_seconds)
-        _dataset_series(gauges, ds, dataset_result)
+        _dataset_series(gauges, ds, dataset_result, verdict)
     agent = {"agent": run_agent(run)}
     for (name, documentation), value in ((RECORDS_LAST_NUMBER, run.last_record_no),
                                          (RECORDS_LAST_HASH, run.last_record_hash),
@@ -163,15 +175,18 @@ def _set(gauge: Gauge, labels: dict[str, str], value: Any) -> None:
         gauge.labels(**labels).set(value)
 
 
-def _dataset_series(gauges: dict[str, Gauge], ds: dict[str, str], dataset_result: DatasetResult) -> None:
+def _dataset_series(gauges: dict[str, Gauge], ds: dict[str, str], dataset_result: DatasetResult,
+                    verdict: dict[str, str]) -> None:
+    """The dataset's series; verdict: the agent label its verdict series carry ({} for a single agent)."""
     dataset = dataset_result.dataset
     measured = dataset_result.policy.measured
-    gauges["dataset_policy_compliant"].labels(**ds).set(1 if measured.get("compliant") else 0)
+    judged = {**ds, **verdict}
+    gauges["dataset_policy_compliant"].labels(**judged).set(1 if measured.get("compliant") else 0)
     for status in STATUSES[:3]:
-        gauges["dataset_status"].labels(**ds, status=str(status)).set(1 if dataset_result.status == status else 0)
+        gauges["dataset_status"].labels(**judged, status=str(status)).set(1 if dataset_result.status == status else 0)
     for name, key in (("dataset_verified_copies", "verified_copies"), ("dataset_distinct_media", "distinct_media"),
                       ("dataset_offsite_copies", "offsite_copies"), ("dataset_immutable_copies", "immutable_copies")):
-        gauges[name].labels(**ds).set(measured.get(key, 0))
+        gauges[name].labels(**judged).set(measured.get(key, 0))
     gauges["dataset_required_copies"].labels(**ds).set(dataset.policy.copies)
     gauges["dataset_rpo_seconds"].labels(**ds).set(dataset.process.rpo_seconds)
     gauges["dataset_rto_seconds"].labels(**ds).set(dataset.process.rto_seconds)

@@ -137,6 +137,9 @@ class RunResult:
     last_record_no: int | None = None
     last_record_hash: str | None = None
     agent: str = ""  # agent.name: whose chain the run's records join
+    # Several agents declared (targets.yaml agents:): each holding agent judges a dataset, so its
+    # verdict series carry the agent label and the alert aggregates them (agent.metrics).
+    fleet: bool = False
     # Records of this agent not (yet) in the shared store after the run (0 without one).
     records_undelivered: int | None = None
 

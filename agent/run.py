@@ -242,6 +242,7 @@ def run_verification(
             agent_host=config.agent.host or socket.gethostname(),
             operator=config.agent.operator,
             agent=config.agent.name,
+            fleet=len(config.agents) > 1,
             tool_versions=tool_versions(),
             state=session.state,
             interrupted=done.interrupted,

@@ -1,5 +1,6 @@
 """The report's exceptions: consecutive failing records of one check on one copy (or of one
-dataset verdict, one drill, or runs), each episode closed by the next passing record."""
+dataset verdict, one drill, one copy's credit, or runs), each episode closed by the next passing
+record (a credit error also by the copy's next passing verification)."""
 
 from __future__ import annotations
 
@@ -36,10 +37,16 @@ def _exception_key(row: dict[str, Any]) -> tuple[str, ...] | None:
         return (kind, row.get("dataset") or "", "", "", "", row.get("check_name") or "")
     if kind == "run":
         return (kind, "", "", "", "", "run")
-    if kind == "drill":
+    if kind in ("drill", "credit"):
         return (kind, row.get("dataset") or "", row.get("target") or "", row.get("role") or "",
-                row.get("form_of_copy") or "", "drill")
+                row.get("form_of_copy") or "", kind)
     return None
+
+
+def _credit_of(row: dict[str, Any]) -> tuple[str, ...]:
+    """The key of the credit episode a passing verification of the same copy closes."""
+    return ("credit", row.get("dataset") or "", row.get("target") or "", row.get("role") or "",
+            row.get("form_of_copy") or "", "credit")
 
 
 def _acceptance_of(row: dict[str, Any]) -> tuple[str, ...]:
@@ -87,6 +94,10 @@ def exception_episodes(rows: list[dict[str, Any]]) -> list[ExceptionEpisode]:
             key = _acceptance_of(row)
             if key in open_:
                 open_[key]["accepted"] = row
+            continue
+        if row.get("kind") == "copy" and row.get("result") == "pass" and _credit_of(row) in open_:
+            # The copy verified again (the disk plugged back in): its credit error is over.
+            close(_credit_of(row), row)
             continue
         key = _exception_key(row)
         if key is None:

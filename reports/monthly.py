@@ -30,6 +30,7 @@ from typing import Any
 
 from agent import __version__
 from agent.records import FORM_DRILL, FORM_VERIFICATION, ChainReport, RecordStore
+from reports.credits import CreditEntry, credit_entry
 from reports.exceptions import ExceptionEpisode, exception_episodes
 from reports.restores import RestoreEntry, RtoAchievement, is_restore_test, restore_entry
 from reports.rows import agent_version, is_compliant, is_verdict, measured, parse_time
@@ -95,6 +96,17 @@ class CopySummary:
     # within the cycle, latest and lowest of the month; None where it did not run.
     packs_latest: float | None = None
     packs_lowest: float | None = None
+    # Runs that did not verify this copy but credited it from an earlier verification (issue 15):
+    # never counted in checks_run or runs, which are verifications performed.
+    credits: tuple[CreditEntry, ...] = ()
+
+    @property
+    def credited(self) -> int:
+        return sum(1 for c in self.credits if c.counted)
+
+    @property
+    def last_credit(self) -> CreditEntry | None:
+        return self.credits[-1] if self.credits else None
 
     @property
     def label(self) -> str:
@@ -264,7 +276,7 @@ def _dataset_section(name: str, rows: list[dict[str, Any]], month_days: list[dat
         days.append(DayStatus(day, status, tuple(r["record_no"] for r in day_rows)))
     latest = rows[-1]
     copy_keys = sorted({(r["target"], r.get("role") or "", r.get("form_of_copy") or "")
-                        for r in rows if r.get("kind") in ("check", "copy") and r.get("target")},
+                        for r in rows if r.get("kind") in ("check", "copy", "credit") and r.get("target")},
                        key=lambda k: (k[1] != "primary", k[0], k[2]))
     copies = tuple(_copy_summary(key, [r for r in rows if (r.get("target"), r.get("role") or "",
                                                            r.get("form_of_copy") or "") == key])
@@ -301,11 +313,12 @@ def _copy_summary(key: tuple[str, str, str], rows: list[dict[str, Any]]) -> Copy
         ages=tuple(AgePoint(parse_time(r["recorded_at"]), r.get("age_seconds")) for r in copy_rows) if ages else (),
         packs_latest=packs[-1] if packs else None,
         packs_lowest=min(packs) if packs else None,
+        credits=tuple(credit_entry(r) for r in rows if r["kind"] == "credit"),
     )
 
 
 __all__ = [
     "FORM_DRILL", "FORM_VERIFICATION", "MET", "NOT_MET", "NOT_YET", "NO_RECORD", "Completeness", "CopySummary",
-    "DatasetSection", "DayStatus", "ExceptionEpisode", "MonthlyReport", "ReportError", "RestoreEntry",
+    "CreditEntry", "DatasetSection", "DayStatus", "ExceptionEpisode", "MonthlyReport", "ReportError", "RestoreEntry",
     "RtoAchievement", "build_report", "is_compliant", "is_verdict", "parse_month", "parse_time",
 ]

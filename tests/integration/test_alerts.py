@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -193,11 +194,7 @@ def test_alerts_fire_on_what_the_agent_writes(tmp_path: Path) -> None:
     24h) raises exactly the RPO breach on that copy and the 3-2-1 alert, with the real numbers."""
     config = load_config(write_site(tmp_path / "site", stale_hdd=True))
     run = run_verification(config, list(config.datasets.values()))
-    series = []
-    for family in metrics.build_registry(run).collect():
-        for sample in family.samples:
-            labels = ",".join(f"{k}={json.dumps(v)}" for k, v in sorted(sample.labels.items()))
-            series.append({"series": f"{sample.name}{{{labels}}}", "values": f"{sample.value:.6f}x10"})
+    series = _series(run)
     age = next(c.age_seconds for c in run.datasets[0].copies if c.spec.target.name == "hdd")
     copy = {"dataset": "finance-records", "process": "finance-payments", "target": "hdd", "role": "backup",
             "form": "files", "medium": "hdd", "location": "kc-home"}
@@ -223,6 +220,43 @@ def test_alerts_fire_on_what_the_agent_writes(tmp_path: Path) -> None:
             {"eval_time": "5m", "alertname": "BackupAgentMetricsAbsent", "exp_alerts": []},
         ]}]}
     path = tmp_path / "real.yml"
+    path.write_text(yaml.safe_dump(case, allow_unicode=True))
+    result = _run("test", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _series(run, **scrape: str) -> list[dict]:
+    """The run's real series as promtool input; scrape: the labels a scrape adds (instance)."""
+    series = []
+    for family in metrics.build_registry(run).collect():
+        for sample in family.samples:
+            labels = ",".join(f"{k}={json.dumps(v)}" for k, v in sorted({**sample.labels, **scrape}.items()))
+            series.append({"series": f"{sample.name}{{{labels}}}", "values": f"{sample.value:.6f}x10"})
+    return series
+
+
+def test_two_agents_holding_a_dataset_raise_one_alert_for_it(tmp_path: Path) -> None:
+    """With several agents declared, each holding agent's real textfile judges finance-records (label
+    agent) and is scraped from its own host: the 3-2-1 alert fires once for the dataset, not once per
+    agent. (One real run stands for both agents' runs: a second would verify the same copies again.)"""
+    config = load_config(write_site(tmp_path / "site", stale_hdd=True))
+    run = run_verification(config, list(config.datasets.values()))
+    series = [*_series(dataclasses.replace(run, agent="office", fleet=True), instance="office"),
+              *_series(dataclasses.replace(run, agent="kc-home", fleet=True), instance="kc-home")]
+    assert any('agent="kc-home"' in s["series"] for s in series if "dataset_policy_compliant" in s["series"])
+    case = {"rule_files": [str(RULES)], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m", "input_series": series,
+        "alert_rule_test": [
+            {"eval_time": "5m", "alertname": "BackupAgentDatasetNotCompliant", "exp_alerts": [{
+                "exp_labels": {"severity": "critical", "dataset": "finance-records", "process": "finance-payments"},
+                "exp_annotations": {
+                    "runbook_url": "README.md#backupagentdatasetnotcompliant",
+                    "summary": "finance-records: 3-2-1 policy not met",
+                    "description": "Dataset finance-records (finance-payments) does not meet its copy policy on "
+                                   "verified copies: 2 verified of 3 required copies, 2 distinct media, 1 offsite. "
+                                   "See `backup-agent verify --dataset finance-records`."}}]},
+        ]}]}
+    path = tmp_path / "fleet.yml"
     path.write_text(yaml.safe_dump(case, allow_unicode=True))
     result = _run("test", "rules", str(path))
     assert result.returncode == 0, result.stdout + result.stderr

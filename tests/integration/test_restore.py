@@ -276,7 +276,9 @@ def test_a_broken_backup_never_passes_under_a_restore_test(sandbox, restic_templ
     else:
         assert copy.status == Status.ERROR, statuses(copy)
         assert restore.status in (Status.ERROR, Status.SKIP), restore.detail
-        assert not any(c.status == Status.PASS for c in copy.checks if c.name != "reachable"), statuses(copy)
+        # restic-packs needs no password: files hashing to their names is true even with the wrong key.
+        assert not any(c.status == Status.PASS for c in copy.checks if c.name not in ("reachable", "restic-packs")), \
+            statuses(copy)
     assert leftover_scratch(sandbox) == []
 
 

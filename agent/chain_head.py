@@ -22,11 +22,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent import atomic
 from agent.clock import iso, now
 
 MIN_PREFIX = 13  # hex digits: the 52 bits exported as backup_agent_records_last_hash_prefix
@@ -103,16 +103,7 @@ def write_head(store: Path, head: Head) -> None:
     document: dict = {"record_no": head.record_no, "hash": head.hash}
     if head.base is not None:
         document.update(pending=True, base_record_no=head.base.record_no, base_hash=head.base.hash)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(json.dumps(document) + "\n")
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic.replace_file(path, (json.dumps(document) + "\n").encode("utf-8"))
 
 
 def set_aside(store: Path) -> bool | None:

@@ -129,15 +129,22 @@ def _mirror(source: Path, destination: Path, synced_at: float) -> None:
     os.utime(stamp, (synced_at, synced_at))
 
 
-def build_demo(directory: Path, echo: Callable[[str], None] = print) -> Path:
-    """Build (or rebuild) the sandbox in directory and return its targets.yaml path. Raise AgentError."""
+def fresh_sandbox(directory: Path, built_by: str = "backup-agent demo") -> Path:
+    """Empty directory (an earlier demo's sandbox is removed, never anything else) and mark it as a
+    demo's; return its resolved path. Raise AgentError for a directory that holds something else."""
     directory = directory.resolve()
     if directory.exists() and any(directory.iterdir()):
         if not (directory / MARKER).exists():
             raise AgentError(f"{directory} exists and is not a backup-agent demo; choose another --dir")
         shutil.rmtree(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / MARKER).write_text("built by backup-agent demo\n")
+    (directory / MARKER).write_text(f"built by {built_by}\n")
+    return directory
+
+
+def build_demo(directory: Path, echo: Callable[[str], None] = print) -> Path:
+    """Build (or rebuild) the sandbox in directory and return its targets.yaml path. Raise AgentError."""
+    directory = fresh_sandbox(directory)
     echo(f"demo: building sandbox in {directory}")
 
     now = time.time()

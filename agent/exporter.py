@@ -9,15 +9,13 @@ check itself (a scrape must not touch the targets). Nothing has run yet: 503, sa
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from agent import metrics
+from agent import atomic, metrics
 from agent.config import Config
 from agent.errors import AgentError
 from agent.models import RunResult
@@ -38,17 +36,7 @@ def save_last_run(run: RunResult, state_dir: Path) -> Path:
     scrape never sees half a file. Return the path. Raise OSError."""
     path = last_run_path(state_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".last-run.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(metrics.render(run))
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic.replace_file(path, metrics.render(run), mode=0o644)
     return path
 
 

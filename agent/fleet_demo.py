@@ -23,15 +23,13 @@ import os
 import random
 import secrets
 import shlex
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 from agent.config import SecretRef
-from agent.demo import DATASETS, MARKER, write_sample_data
-from agent.errors import AgentError
+from agent.demo import DATASETS, fresh_sandbox, write_sample_data
 from agent.restic import ResticRepository
 from agent.targets.base import ResticLocation
 
@@ -158,14 +156,7 @@ def stage_times(now: datetime) -> tuple[datetime, ...]:
 def prepare(directory: Path) -> Sandbox:
     """Empty directory (a previous demo's is removed; its cluster must be stopped first) and mark it.
     Raise AgentError for a directory that holds something else."""
-    directory = directory.resolve()
-    if directory.exists() and any(directory.iterdir()):
-        if not (directory / MARKER).exists():
-            raise AgentError(f"{directory} exists and is not a backup-agent demo; choose another --dir")
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / MARKER).write_text("built by backup-agent demo --fleet\n")
-    return Sandbox(directory)
+    return Sandbox(fresh_sandbox(directory, "backup-agent demo --fleet"))
 
 
 def build(sandbox: Sandbox, first_stage: datetime, cluster_url: str) -> None:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from agent import atomic
 from agent.clock import now
 from agent.config_model import Config
 from agent.errors import TargetUnavailable
@@ -51,16 +50,7 @@ def write_pending(path: Path, heads: list[AgentHead]) -> None:
         path.unlink(missing_ok=True)
         return
     text = json.dumps({"heads": [h.to_json() for h in heads]}, indent=1, sort_keys=True) + "\n"
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic.replace_file(path, text.encode("utf-8"))
 
 
 def anchor_head(config: Config, number: int | None, digest: str | None) -> str | None:

@@ -68,6 +68,15 @@ class HashOutcome:
     # s3: when S3's checksum was read): what coverage is counted from (checks/restic_packs).
     read_at: dict[str, float] = field(default_factory=dict)
 
+    def merged(self, other: HashOutcome) -> HashOutcome:
+        """This outcome and another's of other files (a tree hashed a chunk at a time), as one."""
+        return HashOutcome(
+            {**self.digests, **other.digests}, {**self.unreadable, **other.unreadable},
+            [*self.silently_changed, *other.silently_changed], self.bytes_read + other.bytes_read,
+            self.files_from_cache + other.files_from_cache, [*self.not_verified, *other.not_verified],
+            {**self.methods, **other.methods}, self.bytes_reread + other.bytes_reread,
+            {**self.read_at, **other.read_at})
+
 
 def scan_tree(root: str) -> dict[str, FileEntry]:
     """Given a directory, return its regular files (symlinks not followed) keyed by relative path.

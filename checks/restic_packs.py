@@ -122,13 +122,8 @@ def _hash(context: CopyContext, named: list[FileEntry]) -> HashOutcome:
     merged = HashOutcome({}, {}, [], 0, 0)
     with context.task("hash restic repository files", sum(e.size for e in named)) as task:
         for start in range(0, len(named), chunk):
-            part = context.handle.hash(context.spec.path, named[start:start + chunk], progress=task.add)
-            merged = HashOutcome(
-                {**merged.digests, **part.digests}, {**merged.unreadable, **part.unreadable},
-                [*merged.silently_changed, *part.silently_changed], merged.bytes_read + part.bytes_read,
-                merged.files_from_cache + part.files_from_cache, [*merged.not_verified, *part.not_verified],
-                {**merged.methods, **part.methods}, merged.bytes_reread + part.bytes_reread,
-                {**merged.read_at, **part.read_at})
+            merged = merged.merged(context.handle.hash(context.spec.path, named[start:start + chunk],
+                                                       progress=task.add))
     return merged
 
 
